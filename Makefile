@@ -1,0 +1,45 @@
+# Set-up, tests and the demo. `make demo` and `make test` do all of the set-up on a fresh machine:
+# .venv/ with the pinned dependencies, sbt bootstrapped (build/sbt), the shaded jar assembled and
+# copied into the Python package, the package installed editable. Each step reruns only when its
+# inputs changed.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+SBT := build/sbt
+JAR := python/tegridy_tokens/jars/tegridy-tokens-spark.jar
+ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
+JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
+PYTEST_ARGS ?=
+
+.PHONY: build test test-scala test-python demo bench clean
+
+build: $(VENV)/.installed $(JAR)
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade "pip>=23.2"
+	$(VENV_PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(ASSEMBLED): $(JVM_SOURCES)
+	$(SBT) "spark/assembly"
+	touch $@
+
+$(JAR): $(ASSEMBLED)
+	cp $(ASSEMBLED) $(JAR)
+
+test: build test-scala test-python
+
+test-scala: $(ASSEMBLED)
+	$(SBT) "spark/test"
+
+test-python: build
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: build
+	$(VENV)/bin/tegridy-tokens demo
+
+clean:
+	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info

@@ -1,0 +1,134 @@
+package com.tegridy.spark.client
+
+import java.time.Duration
+
+import scala.util.Try
+
+import software.amazon.awssdk.auth.credentials.{AwsBasicCredentials, AwsCredentialsProvider, DefaultCredentialsProvider, StaticCredentialsProvider}
+import software.amazon.awssdk.awscore.exception.AwsServiceException
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy
+import software.amazon.awssdk.core.SdkBytes
+import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration
+import software.amazon.awssdk.core.exception.{ApiCallAttemptTimeoutException, ApiCallTimeoutException, SdkClientException}
+import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient
+import software.amazon.awssdk.regions.Region
+import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain
+import software.amazon.awssdk.services.lambda.LambdaClient
+import software.amazon.awssdk.services.lambda.model.InvokeRequest
+
+import com.tegridy.spark.config.TegridyConf
+
+/**
+ * One Lambda Invoke: payload bytes in, payload bytes out, or an [[InvokeFailure]] that says why
+ * and whether trying again can help. The SDK's own retries are off: retrying is the caller's,
+ * so that every retry is counted by cause.
+ *
+ * The HTTP stack is the JDK's (url-connection-client): the SDK's netty and Apache clients
+ * would clash with the versions Spark ships.
+ */
+final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
+  private val lambda: LambdaClient = {
+    val builder = LambdaClient.builder()
+      .region(LambdaInvoker.regionFor(conf))
+      .credentialsProvider(LambdaInvoker.credentialsFor(conf))
+      .httpClient(UrlConnectionHttpClient.builder()
+        .connectionTimeout(Duration.ofMillis(math.min(conf.timeoutMs, 10000).toLong))
+        .socketTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
+        .build())
+      .overrideConfiguration(ClientOverrideConfiguration.builder()
+        .retryStrategy(AwsRetryStrategy.doNotRetry())
+        .apiCallTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
+        .build())
+    conf.endpoint.foreach(builder.endpointOverride)
+    builder.build()
+  }
+
+  /** The function's response payload; throws [[InvokeFailure]] for anything else. */
+  def invoke(payload: Array[Byte]): Array[Byte] = {
+    val request = InvokeRequest.builder()
+      .functionName(conf.functionName)
+      .payload(SdkBytes.fromByteArrayUnsafe(payload))
+      .build()
+    val response = try lambda.invoke(request) catch {
+      case e: Throwable => throw LambdaInvoker.classify(e)
+    }
+    Option(response.functionError()) match {
+      case Some(kind) =>
+        // The errorMessage could quote a value (a third-party service may); keep the type only.
+        val errorType = Try(ErrorBody.errorType(response.payload().asByteArrayUnsafe())).toOption.flatten
+        throw new InvokeFailure(FailureCause.FunctionError(kind, errorType.getOrElse("unknown")))
+      case None => response.payload().asByteArrayUnsafe()
+    }
+  }
+
+  override def close(): Unit = lambda.close()
+}
+
+object LambdaInvoker {
+  /** What the local reference service accepts; used only for loopback endpoints. */
+  private val LocalCredentials = AwsBasicCredentials.create("tegridy-local", "tegridy-local")
+
+  def regionFor(conf: TegridyConf): Region =
+    conf.region.map(Region.of)
+      .orElse(Try(new DefaultAwsRegionProviderChain().getRegion).toOption)
+      .getOrElse(Region.US_EAST_1)
+
+  /**
+   * The SDK's default chain; for a loopback endpoint where that chain finds nothing, fixed local
+   * credentials (never for any other endpoint: a real endpoint must fail on missing credentials).
+   */
+  def credentialsFor(conf: TegridyConf): AwsCredentialsProvider = {
+    val chain = DefaultCredentialsProvider.builder().build()
+    if (conf.endpointIsLoopback && Try(chain.resolveCredentials()).isFailure) StaticCredentialsProvider.create(LocalCredentials)
+    else chain
+  }
+
+  /** Maps an SDK exception to a cause; messages keep status, codes and JDK reasons only. */
+  def classify(error: Throwable): InvokeFailure = error match {
+    case e: InvokeFailure => e
+    case e: AwsServiceException =>
+      val code = Option(e.awsErrorDetails()).flatMap(d => Option(d.errorCode())).getOrElse("unknown")
+      val cause = e.statusCode() match {
+        case 429 => FailureCause.Throttled(code)
+        case 404 => FailureCause.NotFound(code)
+        case 413 => FailureCause.RequestTooLarge(code)
+        case s if s >= 500 => FailureCause.ServerError(s, code)
+        case s => FailureCause.ClientError(s, code)
+      }
+      new InvokeFailure(cause, e)
+    case e: ApiCallTimeoutException => new InvokeFailure(FailureCause.Timeout, e)
+    case e: ApiCallAttemptTimeoutException => new InvokeFailure(FailureCause.Timeout, e)
+    case e: SdkClientException =>
+      val root = rootCause(e)
+      if (root.isInstanceOf[java.net.SocketTimeoutException]) new InvokeFailure(FailureCause.Timeout, e)
+      else new InvokeFailure(FailureCause.Connection(s"${root.getClass.getSimpleName}: ${Option(root.getMessage).getOrElse("")}"), e)
+    case e => new InvokeFailure(FailureCause.Connection(e.getClass.getSimpleName), e)
+  }
+
+  private def rootCause(e: Throwable): Throwable = {
+    var current = e
+    while (current.getCause != null && current.getCause != current) current = current.getCause
+    current
+  }
+}
+
+/** Reads `errorType` from a function error body `{"errorMessage": ..., "errorType": ...}`. */
+private object ErrorBody {
+  private val json = new com.fasterxml.jackson.core.JsonFactory()
+
+  def errorType(payload: Array[Byte]): Option[String] = {
+    val parser = json.createParser(payload)
+    try {
+      var found: Option[String] = None
+      if (parser.nextToken() == com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+        while (parser.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+          val field = parser.currentName()
+          parser.nextToken()
+          if (field == "errorType") found = Option(parser.getValueAsString)
+          else parser.skipChildren()
+        }
+      }
+      found
+    } finally parser.close()
+  }
+}

@@ -1,0 +1,151 @@
+package com.tegridy.spark.client
+
+import java.io.ByteArrayOutputStream
+
+import com.fasterxml.jackson.core.{JsonEncoding, JsonFactory, JsonGenerator, JsonParser, JsonToken}
+
+import com.tegridy.spark.errors.TegridyProtocolViolation
+
+/**
+ * The seeds' wire protocol, byte-compatible, written and read with one shared Jackson factory
+ * (thread-safe; streaming, so no tree per response):
+ *
+ *   tokenize    {"requests":[{"data":"v1"},...]}  ->  {"responses":[{"success":true,"token":"t1","data":"v1"},
+ *                                                                   {"success":false,"error":"..."},...]}
+ *   detokenize  {"tokens":["t1",...]}             ->  {"tokens":{"t1":"v1",...}}   (absent = not found)
+ *
+ * Protocol errors name what is wrong with the response's shape, never a value.
+ */
+object WireProtocol {
+  private val json = new JsonFactory()
+
+  /** A tokenize item the service refused; `retryable` when the service marked it transient. */
+  final case class ItemFailure(retryable: Boolean)
+
+  def tokenizeRequest(values: IndexedSeq[String]): Array[Byte] = write { generator =>
+    generator.writeStartObject()
+    generator.writeArrayFieldStart("requests")
+    values.foreach { value =>
+      generator.writeStartObject()
+      generator.writeStringField("data", value)
+      generator.writeEndObject()
+    }
+    generator.writeEndArray()
+    generator.writeEndObject()
+  }
+
+  def detokenizeRequest(tokens: IndexedSeq[String]): Array[Byte] = write { generator =>
+    generator.writeStartObject()
+    generator.writeArrayFieldStart("tokens")
+    tokens.foreach(generator.writeString)
+    generator.writeEndArray()
+    generator.writeEndObject()
+  }
+
+  /**
+   * One entry per request, in request order: the token (String) or an ItemFailure. Checks the
+   * count and, where the service echoes `data`, that each echo is the value sent at that place.
+   */
+  def parseTokenizeResponse(payload: Array[Byte], sent: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+    val out = new Array[Either[ItemFailure, String]](sent.length)
+    read(payload) { parser =>
+      expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
+      var sawResponses = false
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        val field = parser.currentName()
+        parser.nextToken()
+        if (field == "responses") {
+          sawResponses = true
+          expect(parser.currentToken() == JsonToken.START_ARRAY, "'responses' is not a list")
+          var index = 0
+          while (parser.nextToken() != JsonToken.END_ARRAY) {
+            expect(index < sent.length, s"'responses' has more entries than the ${sent.length} requests")
+            out(index) = readTokenizeItem(parser, sent(index), index)
+            index += 1
+          }
+          expect(index == sent.length, s"'responses' has $index entries for ${sent.length} requests")
+        } else {
+          parser.skipChildren()
+        }
+      }
+      expect(sawResponses, "the response has no 'responses' list")
+    }
+    out
+  }
+
+  private def readTokenizeItem(parser: JsonParser, sentValue: String, index: Int): Either[ItemFailure, String] = {
+    expect(parser.currentToken() == JsonToken.START_OBJECT, s"response $index is not an object")
+    var success: Option[Boolean] = None
+    var token: String = null
+    var echo: String = null
+    var retryable = false
+    while (parser.nextToken() == JsonToken.FIELD_NAME) {
+      val field = parser.currentName()
+      val valueToken = parser.nextToken()
+      field match {
+        case "success" =>
+          expect(valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE, s"response $index: 'success' is not a boolean")
+          success = Some(valueToken == JsonToken.VALUE_TRUE)
+        case "token" if valueToken == JsonToken.VALUE_STRING => token = parser.getText
+        case "data" if valueToken == JsonToken.VALUE_STRING => echo = parser.getText
+        case "retryable" => retryable = valueToken == JsonToken.VALUE_TRUE
+        case _ => parser.skipChildren()
+      }
+    }
+    success match {
+      case Some(true) =>
+        expect(token != null, s"response $index succeeded without a 'token' string")
+        // The echo is what makes a reordered response detectable; compare, never print.
+        expect(echo == null || echo == sentValue, s"response $index echoes a different value than request $index (responses out of order?)")
+        Right(token)
+      case Some(false) => Left(ItemFailure(retryable))
+      case None => throw new TegridyProtocolViolation(s"response $index has no 'success' field")
+    }
+  }
+
+  /** token -> value for the tokens the service found. */
+  def parseDetokenizeResponse(payload: Array[Byte]): java.util.HashMap[String, String] = {
+    val found = new java.util.HashMap[String, String]()
+    read(payload) { parser =>
+      expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
+      var sawTokens = false
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        val field = parser.currentName()
+        parser.nextToken()
+        if (field == "tokens") {
+          sawTokens = true
+          expect(parser.currentToken() == JsonToken.START_OBJECT, "'tokens' is not an object")
+          while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            val token = parser.currentName()
+            if (parser.nextToken() == JsonToken.VALUE_STRING) found.put(token, parser.getText)
+            else parser.skipChildren()
+          }
+        } else {
+          parser.skipChildren()
+        }
+      }
+      expect(sawTokens, "the response has no 'tokens' object")
+    }
+    found
+  }
+
+  private def write(body: JsonGenerator => Unit): Array[Byte] = {
+    val bytes = new ByteArrayOutputStream(256)
+    val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
+    try body(generator) finally generator.close()
+    bytes.toByteArray
+  }
+
+  private def read(payload: Array[Byte])(body: JsonParser => Unit): Unit = {
+    val parser = json.createParser(payload)
+    try body(parser)
+    catch {
+      case e: com.fasterxml.jackson.core.JsonProcessingException =>
+        // Jackson's message can quote the payload; keep only where it broke.
+        throw new TegridyProtocolViolation(s"the response is not valid JSON (at byte ${e.getLocation.getByteOffset})")
+    } finally parser.close()
+  }
+
+  private def expect(condition: Boolean, problem: => String): Unit =
+    if (!condition) throw new TegridyProtocolViolation(problem)
+}

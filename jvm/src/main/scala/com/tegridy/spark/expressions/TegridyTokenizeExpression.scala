@@ -1,0 +1,21 @@
+package com.tegridy.spark.expressions
+
+import org.apache.spark.sql.catalyst.expressions.Expression
+
+import com.tegridy.spark.config.TegridyConf
+import com.tegridy.spark.runtime.TegridyRuntime
+
+/** `tegridy_tokenize_hp(value)`: the value's token from the tokenization service. */
+case class TegridyTokenizeExpression(child: Expression, conf: TegridyConf) extends TegridyStringFunction {
+  override def prettyName: String = TegridyTokenizeExpression.Name
+
+  override protected def resolve(runtime: TegridyRuntime, value: String): Option[String] =
+    runtime.tokenizeOne(value, prettyName)
+
+  override protected def withNewChildInternal(newChild: Expression): TegridyTokenizeExpression =
+    copy(child = newChild)
+}
+
+object TegridyTokenizeExpression {
+  val Name = "tegridy_tokenize_hp"
+}

@@ -1,0 +1,27 @@
+"""Column helpers: `tokenize(col)` and `detokenize(col)`, built on `call_function` so that they
+also work under Spark Connect once the server has the jar."""
+
+from __future__ import annotations
+
+from typing import Union
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+ColumnOrName = Union[Column, str]
+
+
+def tokenize(col: ColumnOrName) -> Column:
+    """`tegridy_tokenize_hp(col)`: the token of each value.
+
+    >>> df.select(tokenize("email").alias("email_token"))  # doctest: +SKIP
+    """
+    return F.call_function("tegridy_tokenize_hp", col)
+
+
+def detokenize(col: ColumnOrName) -> Column:
+    """`tegridy_detokenize_hp(col)`: the value behind each token.
+
+    >>> df.select(detokenize("email_token").alias("email"))  # doctest: +SKIP
+    """
+    return F.call_function("tegridy_detokenize_hp", col)

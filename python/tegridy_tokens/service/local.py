@@ -1,0 +1,90 @@
+"""Running the reference service: building its engine from paths, and an in-process server
+for notebooks and tests (`with local_service() as service: service.endpoint`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from aiohttp import web
+
+from .keyring import load_or_create
+from .server import STATS_PATH, LambdaInvokeApp, ServerSettings
+from .tokens import TokenEngine
+from .vault import SqliteVault
+
+
+def default_home() -> Path:
+    """Where the service keeps its vault and keyring unless told otherwise."""
+    return Path(os.environ.get("TEGRIDY_HOME", Path.home() / ".tegridy"))
+
+
+def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.PathLike[str] | None = None,
+                stateless: bool = False) -> TokenEngine:
+    """The engine over a vault file and a keyring file (defaults: under `default_home()`; the
+    keyring sits beside the vault). `stateless` skips the vault: tokens only, no detokenize."""
+    vault_path = Path(vault) if vault else default_home() / "vault.db"
+    keyring_path = Path(keyring) if keyring else vault_path.parent / "keyring.json"
+    return TokenEngine(load_or_create(keyring_path), None if stateless else SqliteVault(vault_path))
+
+
+@dataclass
+class LocalService:
+    endpoint: str
+    function_name: str
+    app: LambdaInvokeApp
+
+    def stats(self) -> dict[str, int]:
+        """The service's own counters, read over HTTP as any client would."""
+        with urllib.request.urlopen(self.endpoint + STATS_PATH, timeout=10) as response:
+            return json.load(response)
+
+
+@contextmanager
+def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os.PathLike[str] | None = None,
+                  function_name: str = "tegridy-tokens", host: str = "127.0.0.1", port: int = 0,
+                  max_concurrency: int | None = None, latency_ms: float = 0.0, stateless: bool = False,
+                  on_event: Callable[[Any], None] | None = None) -> Iterator[LocalService]:
+    """Starts the local Lambda on a background thread (port 0: any free port) and stops it on exit."""
+    engine = open_engine(vault, keyring, stateless)
+    settings = ServerSettings(function_name=function_name, max_concurrency=max_concurrency,
+                              latency_ms=latency_ms, on_event=on_event)
+    invoke_app = LambdaInvokeApp(engine, settings)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(invoke_app.build(), access_log=None)
+    started = threading.Event()
+    bound: dict[str, Any] = {}
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, host, port)
+            loop.run_until_complete(site.start())
+            bound["port"] = runner.addresses[0][1]
+        except BaseException as error:  # surfaced to the caller below
+            bound["error"] = error
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="tegridy-local-service", daemon=True)
+    thread.start()
+    started.wait(30)
+    if "error" in bound:
+        raise bound["error"]
+    try:
+        yield LocalService(f"http://{host}:{bound['port']}", function_name, invoke_app)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)

@@ -1,0 +1,58 @@
+"""Shared fixtures: the real reference service (in-process, over HTTP) and a real local Spark
+session with the real jar, pointed at it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def service_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tegridy-home")
+
+
+@pytest.fixture(scope="session")
+def service(service_home):
+    """The reference service shared by the Spark tests; `received` records every event it got."""
+    from tegridy_tokens.service import local_service
+
+    received: list = []
+    with local_service(vault=service_home / "vault.db", on_event=received.append) as running:
+        running.received = received
+        yield running
+
+
+@pytest.fixture(scope="session")
+def spark(service):
+    """A real local Spark (local[2]) with the bundled jar and extension, against `service`."""
+    from pyspark.sql import SparkSession
+
+    import tegridy_tokens
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master("local[2]").appName("tegridy-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "4"))
+    session = tegridy_tokens.configure_spark(builder, function_name=service.function_name,
+                                             endpoint=service.endpoint).getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    yield session
+    session.stop()
+
+
+def lambda_client(endpoint: str):
+    """The unchanged boto3 Lambda client, pointed at `endpoint`, with its own retries off."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="tegridy-local", aws_secret_access_key="tegridy-local",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=60),
+    )
