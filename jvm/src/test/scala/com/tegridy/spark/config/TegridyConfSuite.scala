@@ -1,0 +1,54 @@
+package com.tegridy.spark.config
+
+import org.scalatest.funsuite.AnyFunSuite
+
+import com.tegridy.spark.errors.TegridyConfigException
+
+class TegridyConfSuite extends AnyFunSuite {
+  private val required = Map(TegridyConf.FunctionName -> "tegridy-tokens")
+
+  test("defaults follow the contract") {
+    val conf = TegridyConf.from(required)
+    assert(conf.functionName == "tegridy-tokens")
+    assert(conf.batchMaxRows == 500 && conf.batchMaxBytes == 5 * 1024 * 1024)
+    assert(conf.maxInFlight == 16 && conf.cacheMaxEntries == 100000L && conf.timeoutMs == 30000)
+    assert(conf.retryMaxAttempts == 8 && conf.retryTotalTimeoutMs == 300000L)
+    assert(conf.onError == OnError.Fail && conf.endpoint.isEmpty && conf.region.isEmpty)
+  }
+
+  test("a missing function name says which key to set and how") {
+    val error = intercept[TegridyConfigException](TegridyConf.from(Map.empty))
+    assert(error.key == TegridyConf.FunctionName)
+    assert(error.getMessage.contains("spark.tegridy.lambda.functionName is not set"))
+  }
+
+  test("an out-of-range value names the key and the allowed range") {
+    val error = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.BatchMaxBytes -> "7000000")))
+    assert(error.getMessage == "spark.tegridy.batch.maxBytes must be between 1024 and 6291456, got 7000000")
+    val notANumber = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.MaxInFlight -> "lots")))
+    assert(notANumber.getMessage.contains("spark.tegridy.maxInFlight must be a whole number between 1 and 1024"))
+  }
+
+  test("onError accepts fail and null only") {
+    assert(TegridyConf.from(required + (TegridyConf.OnErrorKey -> "NULL")).onError == OnError.Null)
+    val error = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.OnErrorKey -> "skip")))
+    assert(error.getMessage.contains("must be one of fail, null"))
+  }
+
+  test("a misspelt key fails instead of being ignored") {
+    val error = intercept[TegridyConfigException](TegridyConf.from(required + ("spark.tegridy.batch.maxRow" -> "10")))
+    assert(error.key == "spark.tegridy.batch.maxRow")
+  }
+
+  test("only loopback endpoints count as local") {
+    assert(TegridyConf.from(required + (TegridyConf.Endpoint -> "http://127.0.0.1:9001")).endpointIsLoopback)
+    assert(TegridyConf.from(required + (TegridyConf.Endpoint -> "http://localhost:9001")).endpointIsLoopback)
+    assert(!TegridyConf.from(required + (TegridyConf.Endpoint -> "https://lambda.us-east-1.amazonaws.com")).endpointIsLoopback)
+    assert(!TegridyConf.from(required).endpointIsLoopback)
+    intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.Endpoint -> "127.0.0.1:9001")))
+  }
+
+  test("equal settings give equal configurations (one runtime per configuration)") {
+    assert(TegridyConf.from(required) == TegridyConf.from(required + ("spark.other" -> "x")))
+  }
+}

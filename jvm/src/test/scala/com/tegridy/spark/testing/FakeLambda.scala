@@ -1,0 +1,83 @@
+package com.tegridy.spark.testing
+
+import java.net.InetSocketAddress
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.concurrent.{ConcurrentLinkedQueue, Executors}
+import java.util.concurrent.atomic.AtomicInteger
+
+import scala.jdk.CollectionConverters._
+
+import com.fasterxml.jackson.databind.ObjectMapper
+import com.fasterxml.jackson.databind.node.ObjectNode
+import com.sun.net.httpserver.{HttpExchange, HttpServer}
+
+/**
+ * An in-process fake Lambda for the client's tests: the Invoke REST path over real HTTP, a
+ * predictable tokenizer ("T(" + value + ")"), a record of every batch it was sent, and a
+ * pluggable `respond` to inject faults. End-to-end tests use the real reference service instead.
+ */
+final class FakeLambda(val functionName: String = "fake-tokens") extends AutoCloseable {
+  import FakeLambda._
+
+  private val mapper = new ObjectMapper()
+  val invocations = new AtomicInteger()
+  /** The values (or tokens) of each invocation, in arrival order. */
+  val batches = new ConcurrentLinkedQueue[Seq[String]]()
+
+  /** Replace to inject faults: (status, headers, body) for an invocation's parsed values. */
+  @volatile var respond: Seq[String] => Reply = values => Reply(200, Map.empty, tokenizeBody(values))
+
+  private val server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64)
+  server.setExecutor(Executors.newCachedThreadPool())
+  server.createContext("/2015-03-31/functions/", (exchange: HttpExchange) => handle(exchange))
+  server.start()
+
+  def endpoint: String = s"http://127.0.0.1:${server.getAddress.getPort}"
+
+  def tokenFor(value: String): String = s"T($value)"
+
+  def tokenizeBody(values: Seq[String]): String = {
+    val root = mapper.createObjectNode()
+    val responses = root.putArray("responses")
+    values.foreach { v => responses.addObject().put("success", true).put("token", tokenFor(v)).put("data", v) }
+    mapper.writeValueAsString(root)
+  }
+
+  private def detokenizeBody(tokens: Seq[String]): String = {
+    val root = mapper.createObjectNode()
+    val found = root.putObject("tokens")
+    tokens.filter(t => t.startsWith("T(") && t.endsWith(")")).foreach(t => found.put(t, t.substring(2, t.length - 1)))
+    mapper.writeValueAsString(root)
+  }
+
+  private def handle(exchange: HttpExchange): Unit = {
+    try {
+      val body = exchange.getRequestBody.readAllBytes()
+      val event = mapper.readTree(body).asInstanceOf[ObjectNode]
+      invocations.incrementAndGet()
+      val reply =
+        if (event.has("requests")) {
+          val values = event.get("requests").elements().asScala.map(_.get("data").asText()).toSeq
+          batches.add(values)
+          respond(values)
+        } else {
+          val tokens = event.get("tokens").elements().asScala.map(_.asText()).toSeq
+          batches.add(tokens)
+          Reply(200, Map.empty, detokenizeBody(tokens))
+        }
+      val bytes = reply.body.getBytes(UTF_8)
+      reply.headers.foreach { case (k, v) => exchange.getResponseHeaders.add(k, v) }
+      exchange.getResponseHeaders.add("Content-Type", "application/json")
+      exchange.sendResponseHeaders(reply.status, if (bytes.isEmpty) -1 else bytes.length.toLong)
+      if (bytes.nonEmpty) exchange.getResponseBody.write(bytes)
+    } finally exchange.close()
+  }
+
+  override def close(): Unit = server.stop(0)
+}
+
+object FakeLambda {
+  final case class Reply(status: Int, headers: Map[String, String], body: String)
+
+  def throttled: Reply = Reply(429, Map("x-amzn-ErrorType" -> "TooManyRequestsException"), """{"message":"Rate Exceeded."}""")
+}

@@ -1,0 +1,42 @@
+"""The installed package carries the engine jar and the command line finds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import tegridy_tokens
+
+
+def test_jar_path_exists_and_holds_the_extension():
+    jar = Path(tegridy_tokens.jar_path())
+    assert jar.is_file() and jar.suffix == ".jar"
+    with zipfile.ZipFile(jar) as archive:
+        names = set(archive.namelist())
+    assert "com/tegridy/spark/TegridyExtensions.class" in names
+    assert "com/tegridy/spark/expressions/TegridyTokenizeExpression.class" in names
+    assert not any(name.startswith(("scala/", "io/netty/", "org/apache/http/", "com/fasterxml/jackson/")) for name in names)
+
+
+def test_cli_prints_the_jar_path():
+    script = Path(sys.executable).with_name("tegridy-tokens")
+    output = subprocess.run([str(script), "jar"], check=True, capture_output=True, text=True).stdout.strip()
+    assert output == tegridy_tokens.jar_path()
+
+
+def test_unknown_setting_is_a_clear_error():
+    from pyspark.sql import SparkSession
+
+    try:
+        tegridy_tokens.configure_spark(SparkSession.builder, function_nme="x")
+    except TypeError as error:
+        assert "function_nme" in str(error) and "function_name" in str(error)
+    else:
+        raise AssertionError("a misspelt setting was accepted")
+
+
+def test_service_imports_without_pyspark():
+    code = "import sys; sys.modules['pyspark'] = None; import tegridy_tokens.service.handler; print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "ok"
