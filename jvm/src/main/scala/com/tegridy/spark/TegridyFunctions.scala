@@ -4,10 +4,12 @@ import scala.annotation.nowarn
 
 import org.apache.spark.sql.catalyst.FunctionIdentifier
 import org.apache.spark.sql.catalyst.expressions.{Expression, ExpressionInfo}
+import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.internal.SQLConf
 
 import com.tegridy.spark.config.TegridyConf
 import com.tegridy.spark.expressions.{TegridyDetokenizeExpression, TegridyTokenizeExpression}
+import com.tegridy.spark.metrics.TegridyAccumulator
 
 /**
  * The one list of SQL functions this library adds, as users type them. Each builder reads the
@@ -44,7 +46,7 @@ object TegridyFunctions {
           |    Settings: spark.tegridy.lambda.functionName (required), spark.tegridy.lambda.endpoint,
           |      spark.tegridy.batch.maxRows, spark.tegridy.onError (fail|null) and the rest in docs/configuration.md.
           |""".stripMargin),
-    children => TegridyTokenizeExpression(single(name, children), sessionConf()))
+    children => TegridyTokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
 
   private def detokenize(name: String) = Definition(
     name,
@@ -61,7 +63,7 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(email_token) FROM customers_tokenized;
           |       john.doe@email.com
           |""".stripMargin),
-    children => TegridyDetokenizeExpression(single(name, children), sessionConf()))
+    children => TegridyDetokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
 
   // The 5-argument constructor keeps the free-form extended text; the 11-argument one validates a
   // layout that changes between Spark versions.
@@ -74,6 +76,9 @@ object TegridyFunctions {
     case _ => throw new IllegalArgumentException(
       s"$name takes exactly one argument (a STRING expression), but got ${children.size}")
   }
+
+  /** The metrics accumulator of the session whose analyzer is building the call (driver side). */
+  private def sessionMetrics(): TegridyAccumulator = TegridyAccumulator.forContext(SparkSession.active.sparkContext)
 
   /** The `spark.tegridy.*` settings of the session whose analyzer is building the call. */
   private def sessionConf(): TegridyConf =

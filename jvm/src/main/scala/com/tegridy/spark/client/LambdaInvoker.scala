@@ -4,12 +4,12 @@ import java.time.Duration
 
 import scala.util.Try
 
-import software.amazon.awssdk.auth.credentials.{AwsBasicCredentials, AwsCredentialsProvider, DefaultCredentialsProvider, StaticCredentialsProvider}
+import software.amazon.awssdk.auth.credentials.{AwsBasicCredentials, AwsCredentialsProvider, AwsCredentialsProviderChain, DefaultCredentialsProvider, EnvironmentVariableCredentialsProvider, ProfileCredentialsProvider, StaticCredentialsProvider, SystemPropertyCredentialsProvider}
 import software.amazon.awssdk.awscore.exception.AwsServiceException
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy
 import software.amazon.awssdk.core.SdkBytes
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration
-import software.amazon.awssdk.core.exception.{ApiCallAttemptTimeoutException, ApiCallTimeoutException, SdkClientException}
+import software.amazon.awssdk.core.exception.{AbortedException, ApiCallAttemptTimeoutException, ApiCallTimeoutException, SdkClientException}
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient
 import software.amazon.awssdk.regions.Region
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain
@@ -50,6 +50,8 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
       .payload(SdkBytes.fromByteArrayUnsafe(payload))
       .build()
     val response = try lambda.invoke(request) catch {
+      // The SDK's answer to an interrupted thread: the owning task was cancelled.
+      case _: AbortedException => throw new InterruptedException("the invocation was cancelled with its task")
       case e: Throwable => throw LambdaInvoker.classify(e)
     }
     Option(response.functionError()) match {
@@ -68,20 +70,30 @@ object LambdaInvoker {
   /** What the local reference service accepts; used only for loopback endpoints. */
   private val LocalCredentials = AwsBasicCredentials.create("tegridy-local", "tegridy-local")
 
+  /**
+   * The configured region, else the SDK's default chain, else us-east-1. A loopback endpoint
+   * ignores the region, so it skips the chain (whose last step asks the EC2 metadata service and
+   * can stall for seconds off EC2).
+   */
   def regionFor(conf: TegridyConf): Region =
     conf.region.map(Region.of)
-      .orElse(Try(new DefaultAwsRegionProviderChain().getRegion).toOption)
+      .orElse(if (conf.endpointIsLoopback) None else Try(new DefaultAwsRegionProviderChain().getRegion).toOption)
       .getOrElse(Region.US_EAST_1)
 
   /**
-   * The SDK's default chain; for a loopback endpoint where that chain finds nothing, fixed local
-   * credentials (never for any other endpoint: a real endpoint must fail on missing credentials).
+   * The SDK's default chain. For a loopback endpoint: the chain's local sources (system
+   * properties, environment, profile), else fixed local credentials that the reference service
+   * accepts; never for any other endpoint, where missing credentials must fail.
    */
-  def credentialsFor(conf: TegridyConf): AwsCredentialsProvider = {
-    val chain = DefaultCredentialsProvider.builder().build()
-    if (conf.endpointIsLoopback && Try(chain.resolveCredentials()).isFailure) StaticCredentialsProvider.create(LocalCredentials)
-    else chain
-  }
+  def credentialsFor(conf: TegridyConf): AwsCredentialsProvider =
+    if (!conf.endpointIsLoopback) DefaultCredentialsProvider.builder().build()
+    else {
+      val local = AwsCredentialsProviderChain.builder().credentialsProviders(
+        SystemPropertyCredentialsProvider.create(),
+        EnvironmentVariableCredentialsProvider.create(),
+        ProfileCredentialsProvider.create()).build()
+      if (Try(local.resolveCredentials()).isSuccess) local else StaticCredentialsProvider.create(LocalCredentials)
+    }
 
   /** Maps an SDK exception to a cause; messages keep status, codes and JDK reasons only. */
   def classify(error: Throwable): InvokeFailure = error match {

@@ -22,6 +22,27 @@ object WireProtocol {
   /** A tokenize item the service refused; `retryable` when the service marked it transient. */
   final case class ItemFailure(retryable: Boolean)
 
+  /** Bytes a tokenize request adds per value beyond the value itself, and per request. */
+  val TokenizeItemOverhead = 11  // {"data":""},
+  val TokenizeRequestOverhead = 15 // {"requests":[]}
+  val DetokenizeItemOverhead = 3  // "",
+  val DetokenizeRequestOverhead = 13 // {"tokens":[]}
+
+  /**
+   * An upper bound on the bytes `value` takes inside a JSON string as Jackson writes it (UTF-8,
+   * control characters as \u00XX), so a batch never exceeds `batch.maxBytes`.
+   */
+  def jsonStringBytes(value: String): Long = {
+    var total = 0L
+    var i = 0
+    while (i < value.length) {
+      val c = value.charAt(i)
+      total += (if (c < 0x20) 6 else if (c == '"' || c == '\\') 2 else if (c < 0x80) 1 else if (c < 0x800) 2 else 3)
+      i += 1
+    }
+    total
+  }
+
   def tokenizeRequest(values: IndexedSeq[String]): Array[Byte] = write { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("requests")

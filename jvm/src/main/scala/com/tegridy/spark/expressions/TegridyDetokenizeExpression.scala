@@ -3,14 +3,14 @@ package com.tegridy.spark.expressions
 import org.apache.spark.sql.catalyst.expressions.Expression
 
 import com.tegridy.spark.config.TegridyConf
-import com.tegridy.spark.runtime.TegridyRuntime
+import com.tegridy.spark.metrics.TegridyAccumulator
+import com.tegridy.spark.runtime.Operation
 
 /** `tegridy_detokenize_hp(token)`: the value behind a token; an unknown token is an error. */
-case class TegridyDetokenizeExpression(child: Expression, conf: TegridyConf) extends TegridyStringFunction {
+case class TegridyDetokenizeExpression(child: Expression, conf: TegridyConf, metrics: TegridyAccumulator)
+  extends TegridyStringFunction {
   override def prettyName: String = TegridyDetokenizeExpression.Name
-
-  override protected def resolve(runtime: TegridyRuntime, token: String): Option[String] =
-    runtime.detokenizeOne(token, prettyName)
+  override def operation: Operation = Operation.Detokenize
 
   override protected def withNewChildInternal(newChild: Expression): TegridyDetokenizeExpression =
     copy(child = newChild)

@@ -7,21 +7,24 @@ import org.apache.spark.sql.types.{DataType, StringType}
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.config.TegridyConf
-import com.tegridy.spark.runtime.TegridyRuntime
+import com.tegridy.spark.metrics.TegridyAccumulator
+import com.tegridy.spark.metrics.TegridyStats.Counter
+import com.tegridy.spark.runtime.{Operation, TegridyRuntime}
 
 /**
  * What both token functions share: STRING in (any collation) and STRING out; NULL gives NULL
  * and a blank value (empty or whitespace only) comes back unchanged, neither ever sent. The
- * settings captured at analysis travel with the expression to the executors.
+ * settings captured at analysis, and the session's metrics accumulator, travel with the
+ * expression to the executors.
  *
- * `eval` is the direct path (cache, then one call per value) for plans the batching rule does
- * not rewrite; the rule replaces these calls with a batched operator wherever it can.
+ * The batching rule (execution/ExtractTokenCalls) pulls these calls out of the plan into
+ * BatchTokenizeExec wherever it can. `eval` is the direct path for any call it leaves in place:
+ * cache, then a batch of one, still single-flight with other tasks.
  */
 abstract class TegridyStringFunction extends UnaryExpression with CodegenFallback {
   def conf: TegridyConf
-
-  /** The answer for one non-blank value; None only under `onError=null`. */
-  protected def resolve(runtime: TegridyRuntime, value: String): Option[String]
+  def metrics: TegridyAccumulator
+  def operation: Operation
 
   override def dataType: DataType = StringType
   override def nullable: Boolean = true
@@ -39,11 +42,17 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
 
   override protected def nullSafeEval(input: Any): Any = {
     val value = input.asInstanceOf[UTF8String]
-    if (BlankValues.isBlank(value)) value
-    else resolve(runtime, value.toString).map(UTF8String.fromString).orNull
+    val stats = metrics.value
+    stats.increment(Counter.Rows)
+    if (BlankValues.isBlank(value)) {
+      stats.increment(Counter.NullsOrBlanks)
+      value
+    } else {
+      runtime.resolveOne(operation, value.toString, prettyName, stats).map(UTF8String.fromString).orNull
+    }
   }
 
-  // Settings stay out of EXPLAIN and the Spark UI: only the argument is shown.
+  // Settings and the accumulator stay out of EXPLAIN and the Spark UI: only the argument shows.
   override protected def stringArgs: Iterator[Any] = Iterator(child)
 }
 

@@ -3,14 +3,14 @@ package com.tegridy.spark.expressions
 import org.apache.spark.sql.catalyst.expressions.Expression
 
 import com.tegridy.spark.config.TegridyConf
-import com.tegridy.spark.runtime.TegridyRuntime
+import com.tegridy.spark.metrics.TegridyAccumulator
+import com.tegridy.spark.runtime.Operation
 
 /** `tegridy_tokenize_hp(value)`: the value's token from the tokenization service. */
-case class TegridyTokenizeExpression(child: Expression, conf: TegridyConf) extends TegridyStringFunction {
+case class TegridyTokenizeExpression(child: Expression, conf: TegridyConf, metrics: TegridyAccumulator)
+  extends TegridyStringFunction {
   override def prettyName: String = TegridyTokenizeExpression.Name
-
-  override protected def resolve(runtime: TegridyRuntime, value: String): Option[String] =
-    runtime.tokenizeOne(value, prettyName)
+  override def operation: Operation = Operation.Tokenize
 
   override protected def withNewChildInternal(newChild: Expression): TegridyTokenizeExpression =
     copy(child = newChild)

@@ -1,69 +1,178 @@
 package com.tegridy.spark.runtime
 
-import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, LinkedBlockingQueue, ThreadFactory, ThreadPoolExecutor, TimeUnit}
+import java.util.concurrent.atomic.AtomicInteger
 
 import com.github.benmanes.caffeine.cache.{Cache, Caffeine}
 
 import com.tegridy.spark.client.{InvokeFailure, TokenServiceClient}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
+import com.tegridy.spark.metrics.TegridyStats
+import com.tegridy.spark.metrics.TegridyStats.Counter
 
 /**
- * Executor-wide state, one per configuration, shared by every task of this JVM: the token
- * caches and the service client. The service is convergent (same value, same token), so a
- * cached answer is as good as a fresh one in either direction.
+ * Executor-wide state, one per configuration, shared by every task of this JVM:
+ *  - a bounded cache per operation (the service is convergent: a cached answer is as good as a
+ *    fresh one), off when `cache.maxEntries` is 0;
+ *  - an in-flight map per operation, so that two tasks needing the same value share one request;
+ *  - the service client and `maxInFlight` invocation threads.
+ * Rows never reach this level: callers hand it distinct values and get futures back.
  */
-final class TegridyRuntime private (val conf: TegridyConf) {
-  val client: TokenServiceClient = TokenServiceClient.forLambda(conf)
+final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyConf => TokenServiceClient) {
+  val client: TokenServiceClient = newClient(conf)
 
-  /** value -> token and token -> value; absent when `cache.maxEntries` is 0. */
-  private val tokens: Option[Cache[String, String]] = newCache()
-  private val values: Option[Cache[String, String]] = newCache()
-
-  private def newCache(): Option[Cache[String, String]] =
+  private val caches: IndexedSeq[Option[Cache[String, String]]] = Operation.all.map { _ =>
     if (conf.cacheMaxEntries == 0) None
     else Some(Caffeine.newBuilder().maximumSize(conf.cacheMaxEntries).build[String, String]())
+  }.toIndexedSeq
 
-  /** The token for one value (cache, then one direct call); None only under onError=null. */
-  def tokenizeOne(value: String, function: String): Option[String] =
-    cached(tokens, value, function) {
-      client.tokenize(IndexedSeq(value)).head match {
-        case Right(token) => Some(token)
-        case Left(_) => failed(function, "the service rejected the value", 1, null)
+  private val inFlight: IndexedSeq[ConcurrentHashMap[String, CompletableFuture[AnyRef]]] =
+    Operation.all.map(_ => new ConcurrentHashMap[String, CompletableFuture[AnyRef]]()).toIndexedSeq
+
+  private val invokers: ThreadPoolExecutor = {
+    val pool = new ThreadPoolExecutor(conf.maxInFlight, conf.maxInFlight, 30, TimeUnit.SECONDS,
+      new LinkedBlockingQueue[Runnable](), TegridyRuntime.daemonThreads)
+    pool.allowCoreThreadTimeOut(true) // an idle runtime holds no threads
+    pool
+  }
+
+  /** The cached answer, or null. */
+  def cached(operation: Operation, key: String): String =
+    caches(operation.index) match {
+      case Some(cache) => cache.getIfPresent(key)
+      case None => null
+    }
+
+  /**
+   * The future that will answer `key`, and whether the caller owns it (must send it in a
+   * batch) or shares another task's request.
+   */
+  def claim(operation: Operation, key: String): (CompletableFuture[AnyRef], Boolean) = {
+    val mine = new CompletableFuture[AnyRef]()
+    val map = inFlight(operation.index)
+    var existing = map.putIfAbsent(key, mine)
+    // An abandoned request may linger for a moment before its entry is freed: take its place.
+    while (existing != null && existing.isCompletedExceptionally) {
+      existing = if (map.replace(key, existing, mine)) null else map.putIfAbsent(key, mine)
+    }
+    if (existing != null) (existing, false)
+    else {
+      // Answered between the caller's cache miss and this claim: no need to ask again.
+      val answer = cached(operation, key)
+      if (answer != null) {
+        inFlight(operation.index).remove(key, mine)
+        mine.complete(answer)
+      }
+      (mine, true)
+    }
+  }
+
+  /** Gives up owned keys that were never sent (their task ended): sharers will ask again. */
+  def abandon(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]]): Unit =
+    new BatchJob(operation, keys, futures, release).abandon()
+
+  /** Sends one batch of owned keys on an invocation thread; answers complete their futures. */
+  def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]],
+      stats: TegridyStats): BatchJob = {
+    val job = new BatchJob(operation, keys, futures, release)
+    try job.attach(invokers.submit(new Runnable { def run(): Unit = execute(job, stats) }))
+    catch { case e: java.util.concurrent.RejectedExecutionException => job.abandon(); throw e }
+    job
+  }
+
+  private def execute(job: BatchJob, stats: TegridyStats): Unit = {
+    try {
+      val answers: IndexedSeq[AnyRef] = job.operation match {
+        case Operation.Tokenize =>
+          client.tokenize(job.keys, stats).toIndexedSeq.map {
+            case Right(token) => token
+            case Left(_) => ValueFailure(Operation.Tokenize.notFoundReason, 1)
+          }
+        case Operation.Detokenize =>
+          val found = client.detokenize(job.keys, stats)
+          job.keys.map(token => Option[AnyRef](found.get(token)).getOrElse(ValueFailure(Operation.Detokenize.notFoundReason, 1)))
+      }
+      val cache = caches(job.operation.index)
+      var i = 0
+      while (i < answers.length) {
+        answers(i) match {
+          case answer: String => cache.foreach(_.put(job.keys(i), answer))
+          case _ =>
+        }
+        job.futures(i).complete(answers(i))
+        i += 1
+      }
+    } catch {
+      case failure: InvokeFailure =>
+        val outcome = ValueFailure(failure.cause.description, job.keys.size)
+        job.futures.foreach(_.complete(outcome))
+      case _: InterruptedException => // cancelled by its task; abandon() below tells the sharers
+      case other: Throwable => job.futures.foreach(_.completeExceptionally(other))
+    } finally job.abandon() // completes nothing already completed; frees the in-flight entries
+  }
+
+  private def release(job: BatchJob): Unit = {
+    val map = inFlight(job.operation.index)
+    var i = 0
+    while (i < job.keys.length) {
+      map.remove(job.keys(i), job.futures(i))
+      i += 1
+    }
+  }
+
+  /**
+   * The direct path for one value (`eval` in plans the rule left alone): cache, then a batch of
+   * one, sharing any request already in flight. None only under onError=null.
+   */
+  def resolveOne(operation: Operation, value: String, function: String, stats: TegridyStats): Option[String] = {
+    stats.increment(Counter.DistinctValues)
+    val hit = cached(operation, value)
+    if (hit != null) {
+      stats.increment(Counter.CacheHits)
+      return Some(hit)
+    }
+    var answer: AnyRef = null
+    while (answer == null) {
+      val (future, owner) = claim(operation, value)
+      if (owner && !future.isDone) submit(operation, IndexedSeq(value), IndexedSeq(future), stats)
+      else if (!owner) stats.increment(Counter.SharedInFlight)
+      answer = try future.get() catch {
+        case e: java.util.concurrent.ExecutionException if e.getCause.isInstanceOf[AbandonedRequest] => null
+        case e: java.util.concurrent.ExecutionException => throw e.getCause
       }
     }
-
-  /** The value behind one token (cache, then one direct call); None only under onError=null. */
-  def detokenizeOne(token: String, function: String): Option[String] =
-    cached(values, token, function) {
-      Option(client.detokenize(IndexedSeq(token)).get(token))
-        .orElse(failed(function, "the token was not found in the vault", 1, null))
+    answer match {
+      case token: String => Some(token)
+      case failure: ValueFailure => onFailure(failure, function, stats)
     }
+  }
 
-  private def cached(cache: Option[Cache[String, String]], key: String, function: String)(
-      call: => Option[String]): Option[String] =
-    cache.flatMap(c => Option(c.getIfPresent(key))).orElse {
-      val answer = try call catch {
-        case failure: InvokeFailure => failed(function, failure.cause.description, 1, failure)
-      }
-      for (c <- cache; a <- answer) c.put(key, a)
-      answer
-    }
-
-  /** onError=null: the value becomes NULL; onError=fail: the query fails, naming no value. */
-  private def failed(function: String, reason: String, count: Long, cause: Throwable): Option[String] =
+  /** onError=null: NULL, counted; onError=fail: the query fails, naming no value. */
+  def onFailure(failure: ValueFailure, function: String, stats: TegridyStats): Option[String] = {
+    stats.increment(Counter.Errors)
     conf.onError match {
       case OnError.Null => None
-      case OnError.Fail =>
-        val error = new TegridyTokenizationException(function, conf.describeTarget, reason, count)
-        if (cause != null) error.initCause(cause)
-        throw error
+      case OnError.Fail => throw new TegridyTokenizationException(function, conf.describeTarget, failure.reason, failure.batchSize)
     }
+  }
 }
 
 object TegridyRuntime {
   private val runtimes = new ConcurrentHashMap[TegridyConf, TegridyRuntime]()
 
   /** This JVM's runtime for `conf`, created on first use. */
-  def forConf(conf: TegridyConf): TegridyRuntime = runtimes.computeIfAbsent(conf, c => new TegridyRuntime(c))
+  def forConf(conf: TegridyConf): TegridyRuntime =
+    runtimes.computeIfAbsent(conf, c => new TegridyRuntime(c, TokenServiceClient.forLambda))
+
+  /** A runtime over a given client, outside the shared registry (tests). */
+  def withClient(conf: TegridyConf, client: TegridyConf => TokenServiceClient): TegridyRuntime =
+    new TegridyRuntime(conf, client)
+
+  private val threadCount = new AtomicInteger()
+  private val daemonThreads: ThreadFactory = (task: Runnable) => {
+    val thread = new Thread(task, s"tegridy-invoke-${threadCount.incrementAndGet()}")
+    thread.setDaemon(true)
+    thread
+  }
 }

@@ -1,0 +1,134 @@
+package com.tegridy.spark.execution
+
+import scala.collection.mutable
+
+import org.apache.spark.sql.catalyst.expressions._
+import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression
+import org.apache.spark.sql.catalyst.plans.logical._
+import org.apache.spark.sql.catalyst.rules.Rule
+
+import com.tegridy.spark.execution.GuardedCalls.hasCall
+import com.tegridy.spark.expressions.TegridyStringFunction
+
+/**
+ * Pulls every token-function call out of the operator that holds it (Project, Filter,
+ * Aggregate, Join condition, Sort, Window, ...) into a [[BatchTokenize]] node below it, and
+ * replaces the call by that node's result attribute: the operator then reads a column, and the
+ * calls are evaluated in batches by BatchTokenizeExec. Modelled on Spark's ExtractPythonUDFs:
+ *
+ *  1. calls over an aggregate's results (or its grouping keys) move above the Aggregate;
+ *  2. calls inside grouping expressions move into a Project below it;
+ *  3. every operator's calls move into a BatchTokenize under the child whose columns they
+ *     read; semantically equal calls are evaluated once; a call inside a conditional branch
+ *     carries its guard (GuardedCalls), so no value of an untaken branch is ever sent;
+ *     calls over other calls are peeled off one layer per BatchTokenize.
+ *
+ * A call that cannot move (its argument reads several children, a lambda variable, an
+ * aggregate or window result) stays where it is and is evaluated by `eval`, which is correct,
+ * only slower.
+ */
+object ExtractTokenCalls extends Rule[LogicalPlan] {
+
+  override def apply(plan: LogicalPlan): LogicalPlan = plan match {
+    // As in ExtractPythonUDFs: a correlated subquery is rewritten into a join later on.
+    case s: Subquery if s.correlated => plan
+    case _ if !plan.exists(_.expressions.exists(hasCall)) => plan
+    case _ =>
+      val aboveAggregates = plan.transformUp {
+        case agg: Aggregate if agg.aggregateExpressions.exists(callOverAggregate(_, agg)) => moveAboveAggregate(agg)
+      }
+      val groupingDone = aboveAggregates.transformUp {
+        case agg: Aggregate if agg.groupingExpressions.exists(hasCall) => moveGroupingBelow(agg)
+      }
+      groupingDone.transformUp {
+        case batch: BatchTokenize => batch
+        case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) => extract(operator)
+      }
+  }
+
+  // ---- step 1: calls over aggregate results are evaluated after the aggregate ----
+
+  private def belongsToAggregate(e: Expression, agg: Aggregate): Boolean =
+    e.isInstanceOf[AggregateExpression] || agg.groupingExpressions.exists(_.semanticEquals(e))
+
+  private def callOverAggregate(e: Expression, agg: Aggregate): Boolean = e.exists {
+    case call: TegridyStringFunction => call.references.isEmpty || call.exists(belongsToAggregate(_, agg))
+    case _ => false
+  }
+
+  private def moveAboveAggregate(agg: Aggregate): LogicalPlan = {
+    val projectList = mutable.ArrayBuffer[NamedExpression]()
+    val aggregateList = mutable.ArrayBuffer[NamedExpression]()
+    agg.aggregateExpressions.foreach { expression =>
+      if (callOverAggregate(expression, agg)) {
+        val above = expression.transformDown {
+          case e if belongsToAggregate(e, agg) =>
+            val alias = e match {
+              case named: NamedExpression => named
+              case other => Alias(other, "tegridy_agg")()
+            }
+            aggregateList += alias
+            alias.toAttribute
+        }
+        projectList += above.asInstanceOf[NamedExpression]
+      } else {
+        aggregateList += expression
+        projectList += expression.toAttribute
+      }
+    }
+    Project(projectList.toSeq, agg.copy(aggregateExpressions = aggregateList.toSeq))
+  }
+
+  // ---- step 2: calls inside grouping keys are evaluated in a Project below the aggregate ----
+
+  private def moveGroupingBelow(agg: Aggregate): LogicalPlan = {
+    val projectList = mutable.ArrayBuffer[NamedExpression]()
+    val byCall = mutable.HashMap[Expression, Attribute]()
+    def alias(call: TegridyStringFunction): Attribute =
+      byCall.getOrElseUpdate(call.canonicalized, {
+        val named = Alias(call, "tegridy_group")()
+        projectList += named
+        named.toAttribute
+      })
+    val grouping = agg.groupingExpressions.map(_.transformDown { case call: TegridyStringFunction => alias(call) })
+    val aggregates = agg.aggregateExpressions.map(_.transformUp {
+      case call: TegridyStringFunction if byCall.contains(call.canonicalized) => byCall(call.canonicalized)
+    }.asInstanceOf[NamedExpression])
+    agg.copy(groupingExpressions = grouping, aggregateExpressions = aggregates,
+      child = Project(projectList.toSeq ++ agg.child.output, agg.child))
+  }
+
+  // ---- step 3: every operator's calls move into a BatchTokenize below it ----
+
+  /** An argument a projection can evaluate on the child's rows. */
+  private def movable(call: TegridyStringFunction): Boolean =
+    call.deterministic && !hasCall(call.child) && !call.child.exists {
+      case _: AggregateExpression | _: WindowExpression | _: Generator | _: NamedLambdaVariable | _: LambdaFunction => true
+      case _: OuterReference => true
+      case _ => false
+    }
+
+  private def extract(operator: LogicalPlan): LogicalPlan = {
+    // Per child: the calls it will evaluate, keyed by canonical form (equal calls once).
+    val pulled = operator.children.map(_ => mutable.LinkedHashMap[Expression, (TegridyStringFunction, AttributeReference)]())
+    val pull: GuardedCalls.Pull = call =>
+      if (!movable(call)) None
+      else operator.children.indices.find(i => call.references.subsetOf(operator.children(i).outputSet)).map { i =>
+        val entry = pulled(i).getOrElseUpdate(call.canonicalized,
+          (call, AttributeReference(s"tegridy${pulled(i).size}", call.dataType, call.nullable)()))
+        entry._2
+      }
+    val rewritten = operator.mapExpressions(GuardedCalls.rewrite(_, pull))
+    if (pulled.forall(_.isEmpty)) return operator // nothing could move: eval() does the work
+
+    val newChildren = operator.children.zip(pulled).map { case (child, calls) =>
+      if (calls.isEmpty) child
+      else BatchTokenize(calls.values.map(_._1).toSeq, calls.values.map(_._2).toSeq, child)
+    }
+    val withBatches = rewritten.withNewChildren(newChildren)
+    // Calls that read other calls' results are now movable: peel the next layer.
+    val done = if (withBatches.expressions.exists(hasCall)) extract(withBatches) else withBatches
+    // Keep the operator's output as it was (a result used only by a filter is trimmed away).
+    if (done.output != operator.output) Project(operator.output, done) else done
+  }
+}

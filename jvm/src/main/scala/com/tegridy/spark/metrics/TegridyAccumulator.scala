@@ -1,0 +1,48 @@
+package com.tegridy.spark.metrics
+
+import java.util.concurrent.ConcurrentHashMap
+
+import org.apache.spark.SparkContext
+import org.apache.spark.util.AccumulatorV2
+
+/**
+ * Carries every task's [[TegridyStats]] back to the driver. One per SparkContext, registered
+ * there and captured by each query's expressions and operators, so `tegridy_tokens.metrics(spark)`
+ * reads the cumulative figures of all executors.
+ */
+final class TegridyAccumulator extends AccumulatorV2[TegridyStats, TegridyStats] {
+  @volatile private var stats = new TegridyStats
+
+  override def isZero: Boolean = stats.isEmpty
+  override def copy(): TegridyAccumulator = {
+    val other = new TegridyAccumulator
+    other.stats = stats.copy()
+    other
+  }
+  override def reset(): Unit = stats = new TegridyStats
+  override def add(v: TegridyStats): Unit = stats.mergeFrom(v)
+  override def merge(other: AccumulatorV2[TegridyStats, TegridyStats]): Unit = stats.mergeFrom(other.value)
+  override def value: TegridyStats = stats
+}
+
+object TegridyAccumulator {
+  val Name = "tegridy"
+  private val bySparkContext = new ConcurrentHashMap[SparkContext, TegridyAccumulator]()
+
+  /** The driver's accumulator for `sc`, registered on first use. Call on the driver only. */
+  def forContext(sc: SparkContext): TegridyAccumulator = {
+    bySparkContext.keySet().removeIf(_.isStopped) // a stopped context's accumulator is history
+    bySparkContext.computeIfAbsent(sc, context => {
+      val accumulator = new TegridyAccumulator
+      context.register(accumulator, Name)
+      accumulator
+    })
+  }
+
+  /** The cumulative figures of `sc`'s jobs so far, with the contract's keys. */
+  def snapshot(sc: SparkContext): java.util.Map[String, java.lang.Double] = {
+    val map = new java.util.TreeMap[String, java.lang.Double]()
+    forContext(sc).value.asMap.foreach { case (k, v) => map.put(k, v) }
+    map
+  }
+}

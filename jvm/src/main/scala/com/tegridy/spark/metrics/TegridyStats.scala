@@ -1,0 +1,78 @@
+package com.tegridy.spark.metrics
+
+import java.util.concurrent.atomic.AtomicLongArray
+
+/**
+ * Counters and an invocation-latency histogram, safe to update from the task thread and the
+ * executor's invocation threads at once. Counts and timings only: no value is ever recorded.
+ */
+final class TegridyStats extends Serializable {
+  import TegridyStats._
+
+  private val counters = new AtomicLongArray(Counter.all.size)
+  private val latencyBuckets = new AtomicLongArray(LatencyHistogram.BucketCount)
+
+  def add(counter: Counter, amount: Long): Unit = if (amount != 0) counters.addAndGet(counter.index, amount)
+  def increment(counter: Counter): Unit = counters.incrementAndGet(counter.index)
+  def get(counter: Counter): Long = counters.get(counter.index)
+
+  def recordLatencyNanos(nanos: Long): Unit = {
+    latencyBuckets.incrementAndGet(LatencyHistogram.bucketOf(nanos))
+    add(Counter.InvocationNanos, nanos)
+  }
+
+  def latencyPercentileMs(percentile: Double): Double =
+    LatencyHistogram.percentileMs(Array.tabulate(LatencyHistogram.BucketCount)(latencyBuckets.get), percentile)
+
+  def isEmpty: Boolean =
+    Counter.all.forall(c => get(c) == 0) && (0 until LatencyHistogram.BucketCount).forall(latencyBuckets.get(_) == 0)
+
+  def mergeFrom(other: TegridyStats): Unit = {
+    Counter.all.foreach(c => add(c, other.get(c)))
+    var i = 0
+    while (i < LatencyHistogram.BucketCount) {
+      val n = other.latencyBuckets.get(i)
+      if (n != 0) latencyBuckets.addAndGet(i, n)
+      i += 1
+    }
+  }
+
+  def copy(): TegridyStats = {
+    val fresh = new TegridyStats
+    fresh.mergeFrom(this)
+    fresh
+  }
+
+  /** The contract's keys (`tegridy_tokens.metrics(spark)`), latencies in milliseconds. */
+  def asMap: Map[String, Double] =
+    Counter.all.map(c => c.key -> get(c).toDouble).toMap ++ Map(
+      "latency_ms_p50" -> latencyPercentileMs(0.50),
+      "latency_ms_p95" -> latencyPercentileMs(0.95),
+      "latency_ms_p99" -> latencyPercentileMs(0.99))
+
+  override def toString: String = asMap.toSeq.sortBy(_._1).map { case (k, v) => s"$k=$v" }.mkString("TegridyStats(", ", ", ")")
+}
+
+object TegridyStats {
+  /** One counter: its index, its key for Python and its label in the Spark UI. */
+  sealed abstract class Counter(val index: Int, val key: String, val label: String)
+
+  object Counter {
+    case object Rows extends Counter(0, "rows", "rows")
+    case object DistinctValues extends Counter(1, "distinct_values", "distinct values looked up")
+    case object CacheHits extends Counter(2, "cache_hits", "cache hits")
+    case object SharedInFlight extends Counter(3, "shared_in_flight", "values shared with another task's request")
+    case object Invocations extends Counter(4, "invocations", "Lambda invocations")
+    case object ValuesSent extends Counter(5, "values_sent", "values sent")
+    case object BytesSent extends Counter(6, "bytes_sent", "bytes sent")
+    case object BytesReceived extends Counter(7, "bytes_received", "bytes received")
+    case object Retries extends Counter(8, "retries", "retries")
+    case object Throttles extends Counter(9, "throttles", "throttled invocations")
+    case object Errors extends Counter(10, "errors", "values failed")
+    case object NullsOrBlanks extends Counter(11, "nulls_or_blanks", "NULL or blank values (not sent)")
+    case object InvocationNanos extends Counter(12, "invocation_time_ns", "time in invocations (ns)")
+
+    val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
+      BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos)
+  }
+}
