@@ -10,11 +10,12 @@ from importlib import import_module
 from typing import Any
 
 from .jar import JarNotFoundError, jar_path
-from .spark import JarNotOnClasspathError, configure_spark, register
+from .spark import JarNotOnClasspathError, configure_spark, metrics, register
 
 __all__ = [
     "configure_spark",
     "register",
+    "metrics",
     "jar_path",
     "functions",
     "tokenize",

@@ -10,6 +10,10 @@ from .settings import to_spark_conf
 
 EXTENSIONS_CLASS = "com.tegridy.spark.TegridyExtensions"
 REGISTRATION_CLASS = "com.tegridy.spark.TegridyRegistration"
+ACCUMULATOR_CLASS = "com.tegridy.spark.metrics.TegridyAccumulator"
+
+# Keys that are counts (ints); the others are latencies in milliseconds (floats).
+_LATENCY_PREFIX = "latency_ms_"
 
 
 class JarNotOnClasspathError(RuntimeError):
@@ -40,9 +44,7 @@ def configure_spark(builder: Any, **settings: Any) -> Any:
     return builder
 
 
-def register(spark: Any, **settings: Any) -> None:
-    """Registers the functions on a running session whose classpath already has the jar, and
-    sets the given settings on it (they apply to queries analysed from now on)."""
+def _require_engine(spark: Any) -> Any:
     jvm = spark._jvm
     try:
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
@@ -53,6 +55,34 @@ def register(spark: Any, **settings: Any) -> None:
             "tegridy_tokens.configure_spark(SparkSession.builder, ...), or "
             "spark-submit --jars $(tegridy-tokens jar), or spark.jars=<path from tegridy_tokens.jar_path()>"
         ) from None
+    return jvm
+
+
+def metrics(spark: Any) -> dict[str, float]:
+    """Cumulative figures of every tokenize/detokenize this session's jobs ran, from all
+    executors (reported as each task finishes): `rows`, `distinct_values`, `cache_hits`,
+    `shared_in_flight`, `invocations`, `values_sent`, `retries`, `throttles`, `errors`,
+    `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns` (ints) and
+    `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per invocation, from a histogram).
+
+    >>> before = tegridy_tokens.metrics(spark)  # doctest: +SKIP
+    >>> df.write.parquet("out")  # doctest: +SKIP
+    >>> tegridy_tokens.metrics(spark)["invocations"] - before["invocations"]  # doctest: +SKIP
+    40
+    """
+    jvm = _require_engine(spark)
+    snapshot = jvm.com.tegridy.spark.metrics.TegridyAccumulator.snapshot(spark._jsc.sc())
+    return {key: (float(value) if key.startswith(_LATENCY_PREFIX) else int(value)) for key, value in snapshot.items()}
+
+
+def register(spark: Any, **settings: Any) -> None:
+    """Registers the functions, the batching rule and its planner strategy on a running session
+    whose classpath already has the jar, and sets the given settings on it (they apply to queries
+    analysed from now on).
+
+    >>> tegridy_tokens.register(spark, function_name="tegridy-tokens")  # doctest: +SKIP
+    """
+    jvm = _require_engine(spark)
     for key, value in to_spark_conf(settings).items():
         spark.conf.set(key, value)
     jvm.com.tegridy.spark.TegridyRegistration.register(spark._jsparkSession)

@@ -187,10 +187,7 @@ object BatchTokenizeIterator {
    */
   final class BatchCollector(val runtime: TegridyRuntime, operation: Operation, function: String, stats: TegridyStats) {
     private val conf = runtime.conf
-    private val (itemOverhead, requestOverhead) = operation match {
-      case Operation.Tokenize => (WireProtocol.TokenizeItemOverhead, WireProtocol.TokenizeRequestOverhead)
-      case Operation.Detokenize => (WireProtocol.DetokenizeItemOverhead, WireProtocol.DetokenizeRequestOverhead)
-    }
+    private val requestOverhead = operation.requestOverhead
     private val window = new java.util.HashMap[String, Slot]()
     private val keys = mutable.ArrayBuffer[String]()
     private val futures = mutable.ArrayBuffer[CompletableFuture[AnyRef]]()
@@ -220,14 +217,15 @@ object BatchTokenizeIterator {
     }
 
     private def add(slot: Slot): Unit = {
-      val size = itemOverhead + WireProtocol.jsonStringBytes(slot.key)
-      if (requestOverhead + size > conf.batchMaxBytes) {
+      val tooLarge = runtime.tooLarge(operation, slot.key)
+      if (tooLarge.isDefined) {
         // Alone too large for one invocation: fail it here, never send it.
-        slot.future.complete(ValueFailure(
-          s"a value is larger than one invocation may carry (spark.tegridy.batch.maxBytes = ${conf.batchMaxBytes} bytes); it was not sent", 1))
+        runtime.abandon(operation, IndexedSeq(slot.key), IndexedSeq(slot.future)) // frees the claim
+        slot.future = java.util.concurrent.CompletableFuture.completedFuture[AnyRef](tooLarge.get)
         slot.sent = true
         return
       }
+      val size = operation.itemOverhead + WireProtocol.jsonStringBytes(slot.key)
       if (batchBytes + size > conf.batchMaxBytes) flush()
       keys += slot.key
       futures += slot.future

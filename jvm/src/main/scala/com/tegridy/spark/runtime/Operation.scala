@@ -1,11 +1,18 @@
 package com.tegridy.spark.runtime
 
-/** The two things the service does; each has its own cache and in-flight map. */
-sealed abstract class Operation(val index: Int, val notFoundReason: String)
+import com.tegridy.spark.client.WireProtocol
+
+/**
+ * The two things the service does; each has its own cache and in-flight map, and its own
+ * request shape (whose per-request and per-item bytes size the batches).
+ */
+sealed abstract class Operation(val index: Int, val notFoundReason: String, val requestOverhead: Int, val itemOverhead: Int)
 
 object Operation {
-  case object Tokenize extends Operation(0, "the service rejected the value")
-  case object Detokenize extends Operation(1, "the token was not found in the vault")
+  case object Tokenize extends Operation(0, "the service rejected the value",
+    WireProtocol.TokenizeRequestOverhead, WireProtocol.TokenizeItemOverhead)
+  case object Detokenize extends Operation(1, "the token was not found in the vault",
+    WireProtocol.DetokenizeRequestOverhead, WireProtocol.DetokenizeItemOverhead)
   val all: Seq[Operation] = Seq(Tokenize, Detokenize)
 }
 

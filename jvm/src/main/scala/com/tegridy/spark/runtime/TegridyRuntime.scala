@@ -5,7 +5,7 @@ import java.util.concurrent.atomic.AtomicInteger
 
 import com.github.benmanes.caffeine.cache.{Cache, Caffeine}
 
-import com.tegridy.spark.client.{InvokeFailure, TokenServiceClient}
+import com.tegridy.spark.client.{InvokeFailure, TokenServiceClient, WireProtocol}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.metrics.TegridyStats
@@ -37,6 +37,11 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     pool
   }
 
+  /** Diagnostics, executor-wide: claims that joined another task's request, and open requests. */
+  private val sharedClaims = new java.util.concurrent.atomic.AtomicLong()
+  def sharedClaimCount: Long = sharedClaims.get()
+  def inFlightCount: Int = inFlight.map(_.size).sum
+
   /** The cached answer, or null. */
   def cached(operation: Operation, key: String): String =
     caches(operation.index) match {
@@ -56,8 +61,10 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     while (existing != null && existing.isCompletedExceptionally) {
       existing = if (map.replace(key, existing, mine)) null else map.putIfAbsent(key, mine)
     }
-    if (existing != null) (existing, false)
-    else {
+    if (existing != null) {
+      sharedClaims.incrementAndGet()
+      (existing, false)
+    } else {
       // Answered between the caller's cache miss and this claim: no need to ask again.
       val answer = cached(operation, key)
       if (answer != null) {
@@ -66,6 +73,17 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       }
       (mine, true)
     }
+  }
+
+  /**
+   * A value that alone would make a request larger than `batch.maxBytes` is never sent: this is
+   * its failure, or None when it fits.
+   */
+  def tooLarge(operation: Operation, key: String): Option[ValueFailure] = {
+    val size = operation.requestOverhead + operation.itemOverhead + WireProtocol.jsonStringBytes(key)
+    if (size <= conf.batchMaxBytes) None
+    else Some(ValueFailure(s"a value is larger than one invocation may carry (spark.tegridy.batch.maxBytes = " +
+      s"${conf.batchMaxBytes} bytes); it was not sent", 1))
   }
 
   /** Gives up owned keys that were never sent (their task ended): sharers will ask again. */
@@ -132,7 +150,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       stats.increment(Counter.CacheHits)
       return Some(hit)
     }
-    var answer: AnyRef = null
+    var answer: AnyRef = tooLarge(operation, value).orNull
     while (answer == null) {
       val (future, owner) = claim(operation, value)
       if (owner && !future.isDone) submit(operation, IndexedSeq(value), IndexedSeq(future), stats)

@@ -23,6 +23,13 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   val invocations = new AtomicInteger()
   /** The values (or tokens) of each invocation, in arrival order. */
   val batches = new ConcurrentLinkedQueue[Seq[String]]()
+  /** The request body size of each invocation, in bytes. */
+  val requestBytes = new ConcurrentLinkedQueue[Int]()
+  /** Invocations being answered right now, and the most at once. */
+  val concurrent = new AtomicInteger()
+  val maxConcurrent = new AtomicInteger()
+  /** Before answering, each invocation sleeps a random time up to this (reorders answers). */
+  @volatile var jitterMs: Int = 0
 
   /** Replace to inject faults: (status, headers, body) for an invocation's parsed values. */
   @volatile var respond: Seq[String] => Reply = values => Reply(200, Map.empty, tokenizeBody(values))
@@ -55,6 +62,10 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
       val body = exchange.getRequestBody.readAllBytes()
       val event = mapper.readTree(body).asInstanceOf[ObjectNode]
       invocations.incrementAndGet()
+      requestBytes.add(body.length)
+      val now = concurrent.incrementAndGet()
+      maxConcurrent.accumulateAndGet(now, math.max)
+      if (jitterMs > 0) Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(jitterMs + 1).toLong)
       val reply =
         if (event.has("requests")) {
           val values = event.get("requests").elements().asScala.map(_.get("data").asText()).toSeq
@@ -70,8 +81,17 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
       exchange.getResponseHeaders.add("Content-Type", "application/json")
       exchange.sendResponseHeaders(reply.status, if (bytes.isEmpty) -1 else bytes.length.toLong)
       if (bytes.nonEmpty) exchange.getResponseBody.write(bytes)
+      concurrent.decrementAndGet()
     } finally exchange.close()
   }
+
+  /** Forget what was recorded and restore the default behaviour. */
+  def reset(): Unit = {
+    batches.clear(); requestBytes.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
+    respond = values => Reply(200, Map.empty, tokenizeBody(values))
+  }
+
+  def sentValues: Seq[String] = batches.toArray.toSeq.flatMap(_.asInstanceOf[Seq[String]])
 
   override def close(): Unit = server.stop(0)
 }

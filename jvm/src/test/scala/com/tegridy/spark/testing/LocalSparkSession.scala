@@ -24,6 +24,12 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
       .getOrCreate()
   }
 
+  /** Runs `body` with these session settings, then removes them. */
+  protected def withConf[T](pairs: (String, String)*)(body: => T): T = {
+    pairs.foreach { case (k, v) => spark.conf.set(k, v) }
+    try body finally pairs.foreach { case (k, _) => spark.conf.unset(k) }
+  }
+
   override protected def afterAll(): Unit = {
     try {
       if (spark != null) spark.stop()

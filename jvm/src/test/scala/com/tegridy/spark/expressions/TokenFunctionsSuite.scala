@@ -6,14 +6,9 @@ import org.scalatest.funsuite.AnyFunSuite
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.testing.{FakeLambda, LocalSparkSession}
 
-/** The functions evaluated row by row (`eval`) against a fake Lambda over HTTP. */
-class DirectPathSuite extends AnyFunSuite with LocalSparkSession {
+/** The SQL functions through the batching path against a fake Lambda over HTTP. */
+class TokenFunctionsSuite extends AnyFunSuite with LocalSparkSession {
   private val canary = "canary-91c2@example.com"
-
-  private def withConf[T](pairs: (String, String)*)(body: => T): T = {
-    pairs.foreach { case (k, v) => spark.conf.set(k, v) }
-    try body finally pairs.foreach { case (k, _) => spark.conf.unset(k) }
-  }
 
   test("tokenize and detokenize a column, NULL and blanks untouched and never sent") {
     lambda.batches.clear()

@@ -1,0 +1,72 @@
+package com.tegridy.spark.runtime
+
+import java.util.concurrent.{CountDownLatch, ExecutionException, TimeUnit}
+import java.util.concurrent.atomic.AtomicInteger
+
+import org.scalatest.funsuite.AnyFunSuite
+
+import com.tegridy.spark.client.TokenServiceClient
+import com.tegridy.spark.config.TegridyConf
+import com.tegridy.spark.metrics.TegridyStats
+
+/** The executor-wide runtime over an in-memory client: single-flight, cancellation, cache. */
+class TegridyRuntimeSuite extends AnyFunSuite {
+  private val conf = TegridyConf.from(Map(TegridyConf.FunctionName -> "f"))
+
+  /** A client answering T(v), that waits for `gate` before each call and counts calls. */
+  private def runtime(gate: CountDownLatch, calls: AtomicInteger, c: TegridyConf = conf): TegridyRuntime =
+    TegridyRuntime.withClient(c, cc => new TokenServiceClient(cc, request => {
+      calls.incrementAndGet()
+      gate.await(30, TimeUnit.SECONDS)
+      val text = new String(request, "UTF-8")
+      val values = "\"data\":\"([^\"]*)\"".r.findAllMatchIn(text).map(_.group(1)).toSeq
+      values.map(v => s"""{"success":true,"token":"T($v)","data":"$v"}""").mkString("""{"responses":[""", ",", "]}").getBytes("UTF-8")
+    }))
+
+  test("two claims of one value: one owner, one sharer, one request") {
+    val gate = new CountDownLatch(1)
+    val calls = new AtomicInteger()
+    val rt = runtime(gate, calls)
+    val (mine, owner1) = rt.claim(Operation.Tokenize, "v")
+    val (theirs, owner2) = rt.claim(Operation.Tokenize, "v")
+    assert(owner1 && !owner2 && (mine eq theirs))
+    rt.submit(Operation.Tokenize, IndexedSeq("v"), IndexedSeq(mine), new TegridyStats)
+    gate.countDown()
+    assert(theirs.get(30, TimeUnit.SECONDS) == "T(v)")
+    assert(calls.get() == 1)
+    assert(rt.cached(Operation.Tokenize, "v") == "T(v)" && rt.inFlightCount == 0)
+  }
+
+  test("a cancelled owner frees its values: the sharer is told and can ask itself") {
+    val gate = new CountDownLatch(1)
+    val rt = runtime(gate, new AtomicInteger())
+    val (mine, _) = rt.claim(Operation.Tokenize, "w")
+    val job = rt.submit(Operation.Tokenize, IndexedSeq("w"), IndexedSeq(mine), new TegridyStats)
+    val (shared, owner) = rt.claim(Operation.Tokenize, "w")
+    assert(!owner)
+    job.cancel()
+    val error = intercept[ExecutionException](shared.get(30, TimeUnit.SECONDS))
+    assert(error.getCause.isInstanceOf[AbandonedRequest])
+    val (again, ownerNow) = rt.claim(Operation.Tokenize, "w")
+    assert(ownerNow && !again.isDone)
+    gate.countDown()
+    rt.submit(Operation.Tokenize, IndexedSeq("w"), IndexedSeq(again), new TegridyStats)
+    assert(again.get(30, TimeUnit.SECONDS) == "T(w)")
+  }
+
+  test("resolveOne: cache, then one call; cache.maxEntries=0 turns the cache off") {
+    val calls = new AtomicInteger()
+    val open = new CountDownLatch(0)
+    val cached = runtime(open, calls)
+    val stats = new TegridyStats
+    assert(cached.resolveOne(Operation.Tokenize, "x", "f", stats).contains("T(x)"))
+    assert(cached.resolveOne(Operation.Tokenize, "x", "f", stats).contains("T(x)"))
+    assert(calls.get() == 1 && stats.get(TegridyStats.Counter.CacheHits) == 1)
+
+    val uncachedCalls = new AtomicInteger()
+    val uncached = runtime(open, uncachedCalls, TegridyConf.from(Map(TegridyConf.FunctionName -> "f", TegridyConf.CacheMaxEntries -> "0")))
+    uncached.resolveOne(Operation.Tokenize, "x", "f", stats)
+    uncached.resolveOne(Operation.Tokenize, "x", "f", stats)
+    assert(uncachedCalls.get() == 2)
+  }
+}
