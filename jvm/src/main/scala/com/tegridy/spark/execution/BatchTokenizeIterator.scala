@@ -100,7 +100,7 @@ final class BatchTokenizeIterator(
         else {
           val utf8 = value.asInstanceOf[UTF8String]
           if (BlankValues.isBlank(utf8)) { stats.increment(Counter.NullsOrBlanks); utf8.clone() }
-          else collector.slotFor(utf8.toString)
+          else collector.slotFor(utf8)
         }
       i += 1
     }
@@ -188,31 +188,39 @@ object BatchTokenizeIterator {
   final class BatchCollector(val runtime: TegridyRuntime, operation: Operation, function: String, stats: TegridyStats) {
     private val conf = runtime.conf
     private val requestOverhead = operation.requestOverhead
-    private val window = new java.util.HashMap[String, Slot]()
+    // Keyed by the raw bytes: a repeated value is found without decoding it to a String.
+    private val window = new java.util.HashMap[UTF8String, Slot]()
     private val keys = mutable.ArrayBuffer[String]()
+    private val unsent = new java.util.HashSet[String]() // the keys of the batch being collected
     private val futures = mutable.ArrayBuffer[CompletableFuture[AnyRef]]()
     private val slots = mutable.ArrayBuffer[Slot]()
     private var batchBytes = requestOverhead.toLong
     private val jobs = mutable.ArrayBuffer[BatchJob]()
 
-    def slotFor(key: String): Slot = {
-      val seen = window.get(key)
+    def slotFor(value: UTF8String): Slot = {
+      val seen = window.get(value)
       if (seen != null) return seen
       // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
       if (window.size >= WindowCap) window.clear()
       stats.increment(Counter.DistinctValues)
+      val key = value.toString
       val hit = runtime.cached(operation, key)
       val slot = if (hit != null) { stats.increment(Counter.CacheHits); answered(hit) } else claim(new Slot(key))
-      window.put(key, slot)
+      window.put(value.clone(), slot) // the row's bytes may be reused: keep a copy
       slot
     }
 
     private def claim(slot: Slot): Slot = {
       val (future, owner) = runtime.claim(operation, slot.key)
       slot.future = future
-      if (!owner) { stats.increment(Counter.SharedInFlight); slot.sent = true }
-      else if (!future.isDone) add(slot)
-      else slot.sent = true
+      if (owner) {
+        if (future.isDone) slot.sent = true else add(slot)
+      } else if (unsent.contains(slot.key)) {
+        slot.sent = false // our own batch-to-be holds it (the window was forgotten meanwhile)
+      } else {
+        stats.increment(Counter.SharedInFlight)
+        slot.sent = true
+      }
       slot
     }
 
@@ -228,6 +236,7 @@ object BatchTokenizeIterator {
       val size = operation.itemOverhead + WireProtocol.jsonStringBytes(slot.key)
       if (batchBytes + size > conf.batchMaxBytes) flush()
       keys += slot.key
+      unsent.add(slot.key)
       futures += slot.future
       slots += slot
       batchBytes += size
@@ -238,7 +247,7 @@ object BatchTokenizeIterator {
     def flush(): Unit = if (keys.nonEmpty) {
       jobs += runtime.submit(operation, keys.toIndexedSeq, futures.toIndexedSeq, stats)
       slots.foreach(_.sent = true)
-      keys.clear(); futures.clear(); slots.clear()
+      keys.clear(); futures.clear(); slots.clear(); unsent.clear()
       batchBytes = requestOverhead.toLong
       if (jobs.size > 256) jobs.filterInPlace(!_.isDone)
     }
@@ -247,9 +256,8 @@ object BatchTokenizeIterator {
     def resultOf(slot: Slot): UTF8String = {
       if (slot.failedAsNull) return null
       while (slot.result == null) {
-        // The answer may depend on a batch of ours not yet sent (this slot's or, after the
-        // window was forgotten, a twin's): send before waiting.
-        if (!slot.future.isDone) flush()
+        // Waiting on a batch of ours not yet sent: send it, even if not full.
+        if (!slot.sent) flush()
         val answer = try slot.future.get() catch {
           case e: ExecutionException if e.getCause.isInstanceOf[AbandonedRequest] => null
           case e: ExecutionException => throw e.getCause
@@ -274,7 +282,7 @@ object BatchTokenizeIterator {
       jobs.foreach(job => if (!job.isDone) job.cancel())
       jobs.clear()
       runtime.abandon(operation, keys.toIndexedSeq, futures.toIndexedSeq)
-      keys.clear(); futures.clear(); slots.clear()
+      keys.clear(); futures.clear(); slots.clear(); unsent.clear()
     }
   }
 }
