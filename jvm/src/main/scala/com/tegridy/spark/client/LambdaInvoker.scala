@@ -27,14 +27,16 @@ import com.tegridy.spark.config.TegridyConf
  * would clash with the versions Spark ships.
  */
 final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
+  private val http = new AbortableHttpClient(UrlConnectionHttpClient.builder()
+    .connectionTimeout(Duration.ofMillis(math.min(conf.timeoutMs, 10000).toLong))
+    .socketTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
+    .build())
+
   private val lambda: LambdaClient = {
     val builder = LambdaClient.builder()
       .region(LambdaInvoker.regionFor(conf))
       .credentialsProvider(LambdaInvoker.credentialsFor(conf))
-      .httpClient(UrlConnectionHttpClient.builder()
-        .connectionTimeout(Duration.ofMillis(math.min(conf.timeoutMs, 10000).toLong))
-        .socketTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
-        .build())
+      .httpClient(http)
       .overrideConfiguration(ClientOverrideConfiguration.builder()
         .retryStrategy(AwsRetryStrategy.doNotRetry())
         .apiCallTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
@@ -50,10 +52,12 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
       .payload(SdkBytes.fromByteArrayUnsafe(payload))
       .build()
     val response = try lambda.invoke(request) catch {
-      // The SDK's answer to an interrupted thread: the owning task was cancelled.
+      // Interrupted or aborted (the owning task was cancelled): not a fault to retry.
       case _: AbortedException => throw new InterruptedException("the invocation was cancelled with its task")
+      case _: Throwable if Thread.currentThread().isInterrupted =>
+        throw new InterruptedException("the invocation was cancelled with its task")
       case e: Throwable => throw LambdaInvoker.classify(e)
-    }
+    } finally http.finished()
     Option(response.functionError()) match {
       case Some(kind) =>
         // The errorMessage could quote a value (a third-party service may); keep the type only.
@@ -62,6 +66,9 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
       case None => response.payload().asByteArrayUnsafe()
     }
   }
+
+  /** Closes the connection of the invocation `thread` is making (its task was cancelled). */
+  def abort(thread: Thread): Unit = http.abort(thread)
 
   override def close(): Unit = lambda.close()
 }

@@ -14,8 +14,15 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
  * errors) are retried with exponential backoff and full jitter, within `retry.maxAttempts` and
  * `retry.totalTimeoutMs`; anything else fails at once. Every attempt is counted in `stats`.
  */
-class TokenServiceClient(conf: TegridyConf, invoke: Array[Byte] => Array[Byte], release: () => Unit = () => ())
+class TokenServiceClient(
+    conf: TegridyConf,
+    invoke: Array[Byte] => Array[Byte],
+    release: () => Unit = () => (),
+    abortOn: Thread => Unit = _ => ())
   extends AutoCloseable {
+
+  /** Stops the invocation that `thread` is making now, if any (its task was cancelled). */
+  def abort(thread: Thread): Unit = abortOn(thread)
 
   /** One entry per value, in order: the token, or the service's refusal of that value. */
   def tokenize(values: IndexedSeq[String], stats: TegridyStats): Array[Either[ItemFailure, String]] = {
@@ -73,7 +80,7 @@ object TokenServiceClient {
   /** The client over the real AWS SDK Lambda invoker. */
   def forLambda(conf: TegridyConf): TokenServiceClient = {
     val lambda = new LambdaInvoker(conf)
-    new TokenServiceClient(conf, lambda.invoke, () => lambda.close())
+    new TokenServiceClient(conf, lambda.invoke, () => lambda.close(), lambda.abort)
   }
 
   /** Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */

@@ -13,9 +13,15 @@ final class BatchJob(
     val operation: Operation,
     val keys: IndexedSeq[String],
     val futures: IndexedSeq[CompletableFuture[AnyRef]],
-    release: BatchJob => Unit) {
+    release: BatchJob => Unit,
+    abortCall: Thread => Unit = _ => ()) {
 
   private val handle = new AtomicReference[JFuture[_]]()
+  /** The invocation thread while the job runs its call. */
+  private val caller = new AtomicReference[Thread]()
+
+  private[runtime] def calling(thread: Thread): Unit = caller.set(thread)
+  private[runtime] def called(): Unit = caller.set(null)
 
   private[runtime] def attach(future: JFuture[_]): Unit = handle.set(future)
 
@@ -29,6 +35,8 @@ final class BatchJob(
   def cancel(): Unit = {
     val future = handle.get()
     if (future != null) future.cancel(true)
+    val thread = caller.getAndSet(null)
+    if (thread != null) abortCall(thread) // a blocked socket read does not notice the interrupt
     abandon()
   }
 

@@ -41,6 +41,9 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   private val sharedClaims = new java.util.concurrent.atomic.AtomicLong()
   def sharedClaimCount: Long = sharedClaims.get()
   def inFlightCount: Int = inFlight.map(_.size).sum
+  private val activeInvocations = new AtomicInteger()
+  /** Batches whose call is under way on an invocation thread right now. */
+  def activeInvocationCount: Int = activeInvocations.get()
 
   /** The cached answer, or null. */
   def cached(operation: Operation, key: String): String =
@@ -93,13 +96,15 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   /** Sends one batch of owned keys on an invocation thread; answers complete their futures. */
   def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]],
       stats: TegridyStats): BatchJob = {
-    val job = new BatchJob(operation, keys, futures, release)
+    val job = new BatchJob(operation, keys, futures, release, client.abort)
     try job.attach(invokers.submit(new Runnable { def run(): Unit = execute(job, stats) }))
     catch { case e: java.util.concurrent.RejectedExecutionException => job.abandon(); throw e }
     job
   }
 
   private def execute(job: BatchJob, stats: TegridyStats): Unit = {
+    activeInvocations.incrementAndGet()
+    job.calling(Thread.currentThread())
     try {
       val answers: IndexedSeq[AnyRef] = job.operation match {
         case Operation.Tokenize =>
@@ -127,7 +132,11 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
         job.futures.foreach(_.complete(outcome))
       case _: InterruptedException => // cancelled by its task; abandon() below tells the sharers
       case other: Throwable => job.futures.foreach(_.completeExceptionally(other))
-    } finally job.abandon() // completes nothing already completed; frees the in-flight entries
+    } finally {
+      job.called()
+      activeInvocations.decrementAndGet()
+      job.abandon() // completes nothing already completed; frees the in-flight entries
+    }
   }
 
   private def release(job: BatchJob): Unit = {

@@ -77,4 +77,29 @@ class TegridyRuntimeSuite extends AnyFunSuite {
     uncached.resolveOne(Operation.Tokenize, "x", "f", stats)
     assert(uncachedCalls.get() == 2)
   }
+
+  test("cancelling a job aborts its HTTP call at once, not after the timeout") {
+    val lambda = new com.tegridy.spark.testing.FakeLambda()
+    val held = new CountDownLatch(1)
+    lambda.respond = values => { held.await(60, TimeUnit.SECONDS); com.tegridy.spark.testing.FakeLambda.Reply(200, Map.empty, lambda.tokenizeBody(values)) }
+    try {
+      val rt = TegridyRuntime.withClient(TegridyConf.from(Map(TegridyConf.FunctionName -> lambda.functionName,
+        TegridyConf.Endpoint -> lambda.endpoint, TegridyConf.TimeoutMs -> "60000")), TokenServiceClient.forLambda)
+      val (future, _) = rt.claim(Operation.Tokenize, "held")
+      val job = rt.submit(Operation.Tokenize, IndexedSeq("held"), IndexedSeq(future), new TegridyStats)
+      val started = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+      while (lambda.invocations.get() == 0 && System.nanoTime() < started) Thread.sleep(5)
+      assert(rt.activeInvocationCount == 1)
+      job.cancel()
+      // The service still holds the request (for 60 s); only an abort ends the call now.
+      val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+      while (rt.activeInvocationCount > 0 && System.nanoTime() < deadline) Thread.sleep(5)
+      assert(rt.activeInvocationCount == 0)
+      assert(held.getCount == 1)
+      assert(lambda.invocations.get() == 1, "the cancelled call was retried")
+    } finally {
+      held.countDown()
+      lambda.close()
+    }
+  }
 }

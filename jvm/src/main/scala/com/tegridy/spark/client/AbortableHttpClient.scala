@@ -1,0 +1,29 @@
+package com.tegridy.spark.client
+
+import java.util.concurrent.ConcurrentHashMap
+
+import software.amazon.awssdk.http.{ExecutableHttpRequest, HttpExecuteRequest, SdkHttpClient}
+
+/**
+ * Wraps the SDK's synchronous HTTP client so that a call can be aborted from another thread.
+ * A blocked socket read ignores Thread.interrupt; aborting closes the connection, so a task
+ * that is cancelled does not leave its request running until the timeout.
+ */
+final class AbortableHttpClient(delegate: SdkHttpClient) extends SdkHttpClient {
+  private val active = new ConcurrentHashMap[Thread, ExecutableHttpRequest]()
+
+  override def prepareRequest(request: HttpExecuteRequest): ExecutableHttpRequest = {
+    val prepared = delegate.prepareRequest(request)
+    active.put(Thread.currentThread(), prepared) // the sync client prepares on the calling thread
+    prepared
+  }
+
+  /** Forgets the calling thread's request once its call is over. */
+  def finished(): Unit = active.remove(Thread.currentThread())
+
+  /** Closes the connection of the request `thread` is making, if any. */
+  def abort(thread: Thread): Unit = Option(active.remove(thread)).foreach(_.abort())
+
+  override def clientName(): String = delegate.clientName()
+  override def close(): Unit = delegate.close()
+}
