@@ -1,43 +1,63 @@
 package com.tegridy.spark.client
 
 /**
- * Why one invocation failed, and whether trying again can help. Descriptions go into error
- * messages and logs, so they hold statuses, error codes and types only, never payload text.
+ * Why one invocation failed, and what may help: trying again (`retryable`), and/or splitting
+ * the batch to isolate one bad value (`valueCaused`: a failure one value can cause). Descriptions
+ * go into error messages and logs, so they hold statuses, error codes and types, never payload text.
  */
-sealed abstract class FailureCause(val description: String, val retryable: Boolean) {
-  /** A short stable name for metrics ("retries by cause"). */
+sealed abstract class FailureCause(val description: String, val retryable: Boolean, val valueCaused: Boolean) {
+  /** A short stable name for logs and metrics ("retries by cause"). */
   def metricName: String
+  /** How long the service asked us to wait before trying again, if it said. */
+  def retryAfterMs: Option[Long] = None
 }
 
 object FailureCause {
-  final case class Throttled(code: String) extends FailureCause(s"throttled by Lambda ($code, HTTP 429)", retryable = true) {
+  final case class Throttled(code: String, retryAfter: Option[Long])
+    extends FailureCause(s"throttled by Lambda ($code, HTTP 429)", retryable = true, valueCaused = false) {
     def metricName = "throttle"
+    override def retryAfterMs: Option[Long] = retryAfter
   }
-  final case class ServerError(status: Int, code: String) extends FailureCause(s"Lambda service error (HTTP $status, $code)", retryable = true) {
+  final case class ServerError(status: Int, code: String)
+    extends FailureCause(s"Lambda service error (HTTP $status, $code)", retryable = true, valueCaused = false) {
     def metricName = "server_error"
   }
-  case object Timeout extends FailureCause("the invocation timed out (spark.tegridy.timeoutMs)", retryable = true) {
+  case object Timeout extends FailureCause("the invocation timed out (spark.tegridy.timeoutMs)", retryable = true, valueCaused = false) {
     def metricName = "timeout"
   }
-  final case class Connection(reason: String) extends FailureCause(s"could not reach the endpoint ($reason)", retryable = true) {
+  final case class Connection(reason: String)
+    extends FailureCause(s"could not reach the endpoint ($reason)", retryable = true, valueCaused = false) {
     def metricName = "connection"
   }
+  /** Unhandled: the function crashed, perhaps transiently, so retry, then bisect. Handled: bisect only. */
   final case class FunctionError(kind: String, errorType: String)
-    extends FailureCause(s"the function failed (X-Amz-Function-Error: $kind, errorType: $errorType)", retryable = kind == "Unhandled") {
+    extends FailureCause(s"the function failed (X-Amz-Function-Error: $kind, errorType: $errorType)",
+      retryable = kind == "Unhandled" && errorType != FunctionError.ResponseTooLarge, valueCaused = true) {
     def metricName = "function_error"
   }
+  object FunctionError {
+    val ResponseTooLarge = "Function.ResponseSizeTooLarge"
+  }
+  case object NoCredentials
+    extends FailureCause("no AWS credentials found by the SDK's default chain (environment, profile, web identity, " +
+      "container or instance role); give the executors credentials for Lambda:InvokeFunction", retryable = false, valueCaused = false) {
+    def metricName = "no_credentials"
+  }
   final case class NotFound(code: String)
-    extends FailureCause(s"the function does not exist ($code, HTTP 404): check spark.tegridy.lambda.functionName and the region", retryable = false) {
+    extends FailureCause(s"the function does not exist ($code, HTTP 404): check spark.tegridy.lambda.functionName and the region",
+      retryable = false, valueCaused = false) {
     def metricName = "not_found"
   }
   final case class RequestTooLarge(code: String)
-    extends FailureCause(s"the request exceeded Lambda's payload limit ($code, HTTP 413)", retryable = false) {
+    extends FailureCause(s"the request exceeded Lambda's payload limit ($code, HTTP 413)", retryable = false, valueCaused = true) {
     def metricName = "too_large"
   }
-  final case class ClientError(status: Int, code: String) extends FailureCause(s"Lambda refused the call (HTTP $status, $code)", retryable = false) {
+  final case class ClientError(status: Int, code: String)
+    extends FailureCause(s"Lambda refused the call (HTTP $status, $code)", retryable = false, valueCaused = false) {
     def metricName = "client_error"
   }
-  final case class Protocol(problem: String) extends FailureCause(problem, retryable = false) {
+  /** A malformed response (bad JSON, wrong count, out of order): not retried blindly, bisected. */
+  final case class Protocol(problem: String) extends FailureCause(problem, retryable = false, valueCaused = true) {
     def metricName = "protocol"
   }
 }

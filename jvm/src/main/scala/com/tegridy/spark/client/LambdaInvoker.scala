@@ -14,7 +14,7 @@ import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient
 import software.amazon.awssdk.regions.Region
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain
 import software.amazon.awssdk.services.lambda.LambdaClient
-import software.amazon.awssdk.services.lambda.model.InvokeRequest
+import software.amazon.awssdk.services.lambda.model.{InvokeRequest, TooManyRequestsException}
 
 import com.tegridy.spark.config.TegridyConf
 
@@ -108,7 +108,12 @@ object LambdaInvoker {
     case e: AwsServiceException =>
       val code = Option(e.awsErrorDetails()).flatMap(d => Option(d.errorCode())).getOrElse("unknown")
       val cause = e.statusCode() match {
-        case 429 => FailureCause.Throttled(code)
+        case 429 =>
+          val retryAfter = e match {
+            case t: TooManyRequestsException => Option(t.retryAfterSeconds()).flatMap(s => Try((s.trim.toDouble * 1000).toLong).toOption)
+            case _ => None
+          }
+          FailureCause.Throttled(code, retryAfter)
         case 404 => FailureCause.NotFound(code)
         case 413 => FailureCause.RequestTooLarge(code)
         case s if s >= 500 => FailureCause.ServerError(s, code)
@@ -117,6 +122,8 @@ object LambdaInvoker {
       new InvokeFailure(cause, e)
     case e: ApiCallTimeoutException => new InvokeFailure(FailureCause.Timeout, e)
     case e: ApiCallAttemptTimeoutException => new InvokeFailure(FailureCause.Timeout, e)
+    case e: SdkClientException if Option(e.getMessage).exists(_.startsWith("Unable to load credentials")) =>
+      new InvokeFailure(FailureCause.NoCredentials) // the SDK's long chain report stays out of our messages
     case e: SdkClientException =>
       val root = rootCause(e)
       if (root.isInstanceOf[java.net.SocketTimeoutException]) new InvokeFailure(FailureCause.Timeout, e)

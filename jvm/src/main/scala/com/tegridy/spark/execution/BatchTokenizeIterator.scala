@@ -12,7 +12,8 @@ import com.tegridy.spark.client.WireProtocol
 import com.tegridy.spark.expressions.{BlankValues, TegridyStringFunction}
 import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
-import com.tegridy.spark.runtime.{AbandonedRequest, BatchJob, Operation, TegridyRuntime, ValueFailure}
+import com.tegridy.spark.client.ValueFailure
+import com.tegridy.spark.runtime.{AbandonedRequest, BatchJob, Operation, TegridyRuntime}
 
 /**
  * One partition through BatchTokenizeExec: rows in, the same rows out in the same order, each
@@ -181,6 +182,14 @@ object BatchTokenizeIterator {
     slot
   }
 
+  /** A value that fails before any request (invalid UTF-8): its failure is its answer. */
+  private def failed(failure: ValueFailure): Slot = {
+    val slot = new Slot(null)
+    slot.future = CompletableFuture.completedFuture[AnyRef](failure)
+    slot.sent = true
+    slot
+  }
+
   /**
    * Collects one (runtime, operation)'s distinct unanswered values into batches capped by rows
    * and bytes, and sends each on the runtime's invocation threads.
@@ -203,9 +212,13 @@ object BatchTokenizeIterator {
       // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
       if (window.size >= WindowCap) window.clear()
       stats.increment(Counter.DistinctValues)
-      val key = value.toString
-      val hit = runtime.cached(operation, key)
-      val slot = if (hit != null) { stats.increment(Counter.CacheHits); answered(hit) } else claim(new Slot(key))
+      val slot =
+        if (!value.isValid) failed(runtime.invalidUtf8)
+        else {
+          val key = value.toString
+          val hit = runtime.cached(operation, key)
+          if (hit != null) { stats.increment(Counter.CacheHits); answered(hit) } else claim(new Slot(key))
+        }
       window.put(value.clone(), slot) // the row's bytes may be reused: keep a copy
       slot
     }

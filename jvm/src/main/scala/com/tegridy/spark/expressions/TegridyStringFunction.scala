@@ -47,6 +47,8 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
     if (BlankValues.isBlank(value)) {
       stats.increment(Counter.NullsOrBlanks)
       value
+    } else if (!value.isValid) {
+      runtime.onFailure(runtime.invalidUtf8, prettyName, stats).orNull
     } else {
       runtime.resolveOne(operation, value.toString, prettyName, stats).map(UTF8String.fromString).orNull
     }

@@ -71,8 +71,9 @@ object TegridyStats {
     case object Errors extends Counter(10, "errors", "values failed")
     case object NullsOrBlanks extends Counter(11, "nulls_or_blanks", "NULL or blank values (not sent)")
     case object InvocationNanos extends Counter(12, "invocation_time_ns", "time in invocations (ns)")
+    case object Bisections extends Counter(13, "bisections", "batches split to isolate a failing value")
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
-      BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos)
+      BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections)
   }
 }

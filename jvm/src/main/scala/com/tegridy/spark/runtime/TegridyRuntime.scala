@@ -5,7 +5,7 @@ import java.util.concurrent.atomic.AtomicInteger
 
 import com.github.benmanes.caffeine.cache.{Cache, Caffeine}
 
-import com.tegridy.spark.client.{InvokeFailure, TokenServiceClient, WireProtocol}
+import com.tegridy.spark.client.{TokenServiceClient, ValueFailure, WireProtocol}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.metrics.TegridyStats
@@ -89,6 +89,9 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       s"${conf.batchMaxBytes} bytes); it was not sent", 1))
   }
 
+  /** Bytes that are not UTF-8 would reach the service altered (as U+FFFD): never sent. */
+  def invalidUtf8: ValueFailure = TegridyRuntime.InvalidUtf8
+
   /** Gives up owned keys that were never sent (their task ended): sharers will ask again. */
   def abandon(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]]): Unit =
     new BatchJob(operation, keys, futures, release).abandon()
@@ -106,15 +109,9 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     activeInvocations.incrementAndGet()
     job.calling(Thread.currentThread())
     try {
-      val answers: IndexedSeq[AnyRef] = job.operation match {
-        case Operation.Tokenize =>
-          client.tokenize(job.keys, stats).toIndexedSeq.map {
-            case Right(token) => token
-            case Left(_) => ValueFailure(Operation.Tokenize.notFoundReason, 1)
-          }
-        case Operation.Detokenize =>
-          val found = client.detokenize(job.keys, stats)
-          job.keys.map(token => Option[AnyRef](found.get(token)).getOrElse(ValueFailure(Operation.Detokenize.notFoundReason, 1)))
+      val answers: Array[AnyRef] = job.operation match {
+        case Operation.Tokenize => client.tokenize(job.keys, stats)
+        case Operation.Detokenize => client.detokenize(job.keys, stats)
       }
       val cache = caches(job.operation.index)
       var i = 0
@@ -127,9 +124,6 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
         i += 1
       }
     } catch {
-      case failure: InvokeFailure =>
-        val outcome = ValueFailure(failure.cause.description, job.keys.size)
-        job.futures.foreach(_.complete(outcome))
       case _: InterruptedException => // cancelled by its task; abandon() below tells the sharers
       case other: Throwable => job.futures.foreach(_.completeExceptionally(other))
     } finally {
@@ -186,6 +180,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
 }
 
 object TegridyRuntime {
+  private val InvalidUtf8 = ValueFailure("the value is not valid UTF-8 and was not sent; repair it first " +
+    "(e.g. make_valid_utf8(col)) or filter it out (is_valid_utf8(col))", 1)
   private val runtimes = new ConcurrentHashMap[TegridyConf, TegridyRuntime]()
 
   /** This JVM's runtime for `conf`, created on first use. */

@@ -34,6 +34,8 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   /** Replace to inject faults: (status, headers, body) for an invocation's parsed values. */
   @volatile var respond: Seq[String] => Reply = values => Reply(200, Map.empty, tokenizeBody(values))
 
+  // Without TCP_NODELAY the JDK server's separate header and body writes meet delayed ACKs.
+  System.setProperty("sun.net.httpserver.nodelay", "true")
   private val server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64)
   server.setExecutor(Executors.newCachedThreadPool())
   server.createContext("/2015-03-31/functions/", (exchange: HttpExchange) => handle(exchange))
@@ -63,7 +65,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
       val event = mapper.readTree(body).asInstanceOf[ObjectNode]
       invocations.incrementAndGet()
       requestBytes.add(body.length)
-      val now = concurrent.incrementAndGet()
+      val now = concurrent.incrementAndGet() // decremented in finally
       maxConcurrent.accumulateAndGet(now, math.max)
       if (jitterMs > 0) Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(jitterMs + 1).toLong)
       val reply =
@@ -76,13 +78,22 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
           batches.add(tokens)
           Reply(200, Map.empty, detokenizeBody(tokens))
         }
+      if (reply.delayMs > 0) Thread.sleep(reply.delayMs.toLong)
       val bytes = reply.body.getBytes(UTF_8)
       reply.headers.foreach { case (k, v) => exchange.getResponseHeaders.add(k, v) }
       exchange.getResponseHeaders.add("Content-Type", "application/json")
       exchange.sendResponseHeaders(reply.status, if (bytes.isEmpty) -1 else bytes.length.toLong)
-      if (bytes.nonEmpty) exchange.getResponseBody.write(bytes)
+      if (reply.truncate) {
+        // Half the promised body, then the connection goes away: a reset mid-response.
+        exchange.getResponseBody.write(bytes, 0, bytes.length / 2)
+        exchange.getResponseBody.flush()
+      } else if (bytes.nonEmpty) exchange.getResponseBody.write(bytes)
+    } catch {
+      case _: InterruptedException => Thread.currentThread().interrupt()
+    } finally {
       concurrent.decrementAndGet()
-    } finally exchange.close()
+      exchange.close()
+    }
   }
 
   /** Forget what was recorded and restore the default behaviour. */
@@ -97,7 +108,12 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 }
 
 object FakeLambda {
-  final case class Reply(status: Int, headers: Map[String, String], body: String)
+  final case class Reply(status: Int, headers: Map[String, String], body: String, delayMs: Int = 0, truncate: Boolean = false)
 
   def throttled: Reply = Reply(429, Map("x-amzn-ErrorType" -> "TooManyRequestsException"), """{"message":"Rate Exceeded."}""")
+  def throttledRetryAfter(seconds: Int): Reply = throttled.copy(headers = throttled.headers + ("Retry-After" -> seconds.toString))
+  def serverError(status: Int): Reply =
+    Reply(status, Map("x-amzn-ErrorType" -> "ServiceException"), """{"message":"Internal error"}""")
+  def functionError(kind: String, errorType: String): Reply =
+    Reply(200, Map("X-Amz-Function-Error" -> kind), s"""{"errorMessage":"failed","errorType":"$errorType"}""")
 }

@@ -10,11 +10,14 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
   @transient protected var spark: SparkSession = _
   @transient protected var lambda: FakeLambda = _
 
+  /** local[N, F]: F > 1 lets a failed task be retried (as on a cluster). */
+  protected def master: String = "local[2]"
+
   override protected def beforeAll(): Unit = {
     super.beforeAll()
     lambda = new FakeLambda()
     spark = SparkSession.builder()
-      .master("local[2]")
+      .master(master)
       .appName(getClass.getSimpleName)
       .config("spark.ui.enabled", "false")
       .config("spark.sql.shuffle.partitions", "2")
@@ -24,10 +27,18 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
       .getOrCreate()
   }
 
-  /** Runs `body` with these session settings, then removes them. */
+  /** The session's Tegridy configuration as the functions see it (to find its runtime). */
+  protected def sessionConf(): com.tegridy.spark.config.TegridyConf =
+    com.tegridy.spark.config.TegridyConf.from(spark.conf.getAll.filter(_._1.startsWith("spark.tegridy.")))
+
+  /** Runs `body` with these session settings, then puts back what was there before. */
   protected def withConf[T](pairs: (String, String)*)(body: => T): T = {
+    val previous = pairs.map { case (k, _) => k -> spark.conf.getOption(k) }
     pairs.foreach { case (k, v) => spark.conf.set(k, v) }
-    try body finally pairs.foreach { case (k, _) => spark.conf.unset(k) }
+    try body finally previous.foreach {
+      case (k, Some(v)) => spark.conf.set(k, v)
+      case (k, None) => spark.conf.unset(k)
+    }
   }
 
   override protected def afterAll(): Unit = {
