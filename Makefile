@@ -41,5 +41,9 @@ test-python: build
 demo: build
 	$(VENV)/bin/tegridy-tokens demo
 
+# The benchmarks (minutes, not part of `make test`): figures into docs/benchmarks.{json,md,png}.
+bench: build
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info

@@ -3,8 +3,9 @@ package com.tegridy.spark.runtime
 import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, LinkedBlockingQueue, ThreadFactory, ThreadPoolExecutor, TimeUnit}
 import java.util.concurrent.atomic.AtomicInteger
 
-import com.github.benmanes.caffeine.cache.{Cache, Caffeine}
+import com.github.benmanes.caffeine.cache.Cache
 
+import com.tegridy.spark.cache.TokenCache
 import com.tegridy.spark.client.{TokenServiceClient, ValueFailure, WireProtocol}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
@@ -22,10 +23,8 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
 final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyConf => TokenServiceClient) {
   val client: TokenServiceClient = newClient(conf)
 
-  private val caches: IndexedSeq[Option[Cache[String, String]]] = Operation.all.map { _ =>
-    if (conf.cacheMaxEntries == 0) None
-    else Some(Caffeine.newBuilder().maximumSize(conf.cacheMaxEntries).build[String, String]())
-  }.toIndexedSeq
+  private val caches: IndexedSeq[Option[Cache[String, String]]] =
+    Operation.all.map(_ => TokenCache.create(conf.cacheMaxEntries)).toIndexedSeq
 
   private val inFlight: IndexedSeq[ConcurrentHashMap[String, CompletableFuture[AnyRef]]] =
     Operation.all.map(_ => new ConcurrentHashMap[String, CompletableFuture[AnyRef]]()).toIndexedSeq

@@ -1,0 +1,245 @@
+"""The benchmark harness (`make bench`; `--smoke` for the tiny run the tests use).
+
+One run, one Spark (local[2]), one reference service (a separate process, stateless HMAC tokens
+so it is not the bottleneck, --latency-ms 20 to model a warm Lambda's round trip). For each
+workload the systems alternate within each repetition; a warm-up round is discarded; each figure
+is the median of the repetitions. Every repetition uses fresh values (a new prefix), so no system
+starts with its cache already full.
+
+Writes docs/benchmarks.json (all figures), docs/benchmarks.md's table (between markers) and
+docs/benchmarks.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+# name -> (rows, SQL expression of the value over `id`, with {p} for the repetition's prefix)
+WORKLOADS = {
+    "repeated": (2_000_000, "concat('{p}user', id % 20000, '@example.com')"),
+    "unique": (300_000, "concat('{p}uniq', id, '@example.com')"),
+    "zipf": (1_000_000, "concat('{p}zipf', CAST(pow(100000, rand(7)) AS INT), '@example.com')"),
+    "1kb": (200_000, "concat('{p}', repeat('k', 1000), id % 20000)"),
+}
+SMOKE = {"repeated": 20_000, "unique": 3_000, "zipf": 10_000, "1kb": 2_000}
+ROW_UDF_ROWS = 200  # seed 001's row UDF makes one call per row: measured on a small slice
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    script = Path(sys.executable).with_name("tegridy-tokens")
+    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--stateless", "--latency-ms", str(latency_ms),
+                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def service_stats(endpoint: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(endpoint + "/_tegridy/stats", timeout=10) as response:
+        return json.load(response)
+
+
+def heap_used_mb(spark) -> float:
+    runtime = spark._jvm.java.lang.Runtime.getRuntime()
+    spark._jvm.java.lang.System.gc()
+    return (runtime.totalMemory() - runtime.freeMemory()) / 2**20
+
+
+def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) -> dict:
+    """Tokenizes `column` of `rows` rows with `system`, writing to Spark's noop sink."""
+    import tegridy_tokens
+    from pyspark.sql import functions as F
+
+    frame = spark.range(0, rows, 1, 4).select(column.alias("v"))
+    if system == "tegridy":
+        out = frame.select(F.expr("tegridy_tokenize_hp(v)").alias("t"))
+    elif system == "sha2":
+        out = frame.select(F.sha2("v", 256).alias("t"))
+    else:
+        out = frame.select(peers[system]("v").alias("t"))
+    before_engine, before_service = tegridy_tokens.metrics(spark), service_stats(endpoint)
+    started = time.perf_counter()
+    out.write.format("noop").mode("overwrite").save()
+    seconds = time.perf_counter() - started
+    engine, service = tegridy_tokens.metrics(spark), service_stats(endpoint)
+    return {
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "invocations": service["invocations"] - before_service["invocations"],
+        "values_sent": service["values_received"] - before_service["values_received"],
+        "bytes_sent": engine["bytes_sent"] - before_engine["bytes_sent"] if system == "tegridy" else None,
+        "bytes_received": engine["bytes_received"] - before_engine["bytes_received"] if system == "tegridy" else None,
+        "latency_ms_p95": engine["latency_ms_p95"] if system == "tegridy" else None,
+        "heap_used_mb": heap_used_mb(spark),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition (used by the tests)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--out", default=str(REPO / "docs"))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    args = parser.parse_args()
+    reps = 1 if args.smoke else args.reps
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    import peers as peer_module
+    import tegridy_tokens
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # the workers need this venv's pandas, pyarrow, boto3
+    service, endpoint = start_service(args.latency_ms)
+    function_name = "tegridy-tokens"
+    spark = tegridy_tokens.configure_spark(
+        SparkSession.builder.master("local[2]").appName("tegridy-bench")
+        .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
+        .config("spark.sql.shuffle.partitions", "4"),
+        function_name=function_name, endpoint=endpoint).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.addPyFile(str(HERE / "peers.py"))
+    peers = {"pandas_udf": peer_module.pandas_peer_udf(endpoint, function_name),
+             "row_udf": peer_module.seed001_row_udf(endpoint, function_name)}
+    results: dict = {"machine": machine(), "latency_ms": args.latency_ms, "reps": reps, "workloads": {}}
+    try:
+        for workload in args.workloads.split(","):
+            rows, template = WORKLOADS[workload]
+            rows = SMOKE[workload] if args.smoke else rows
+            systems = ["tegridy", "pandas_udf", "sha2", "row_udf"]
+            runs: dict = {s: [] for s in systems}
+            for rep in range(reps + 1):  # rep 0 is the warm-up, discarded
+                for system in systems:
+                    n = min(rows, 20 if args.smoke else ROW_UDF_ROWS) if system == "row_udf" else rows
+                    column = F.expr(template.format(p=f"w{workload}r{rep}{system[:2]}-"))
+                    measured = run_once(spark, system, column, n, endpoint, peers)
+                    measured["rows"] = n
+                    if rep > 0:
+                        runs[system].append(measured)
+                    print(f"{workload:9} rep {rep} {system:10} {n:>9} rows {measured['seconds']:8.2f} s "
+                          f"{measured['rows_per_s']:>12,.0f} rows/s  invocations {measured['invocations']}", flush=True)
+            results["workloads"][workload] = {s: median_of(r) for s, r in runs.items()}
+        results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
+    finally:
+        spark.stop()
+        service.send_signal(signal.SIGTERM)
+        service.wait(30)
+
+    (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=2))
+    write_table(results, out_dir / "benchmarks.md")
+    plot(results, out_dir / "benchmarks.png")
+    print(json.dumps(summary(results), indent=2))
+    return 0
+
+
+def median_of(runs: list) -> dict:
+    keys = runs[0].keys()
+    return {k: (statistics.median([r[k] for r in runs]) if runs[0][k] is not None else None) for k in keys}
+
+
+def cache_footprint(spark, entries: int) -> dict:
+    """Heap held by the engine's own token cache at `entries` entries (Caffeine, as configured)."""
+    jvm = spark._jvm
+    probe = jvm.com.tegridy.spark.bench.CacheFootprint
+    return json.loads(probe.measure(entries))
+
+
+def summary(results: dict) -> dict:
+    out = {}
+    for workload, systems in results["workloads"].items():
+        t = systems["tegridy"]
+        out[workload] = {
+            "tegridy_rows_per_s": round(t["rows_per_s"]),
+            "tegridy_vs_sha2_time": round(systems["sha2"]["rows_per_s"] / t["rows_per_s"], 2),
+            "tegridy_vs_pandas_speedup": round(t["rows_per_s"] / systems["pandas_udf"]["rows_per_s"], 2),
+            "tegridy_vs_row_udf_per_row": round(t["rows_per_s"] / systems["row_udf"]["rows_per_s"], 1),
+            "invocations": t["invocations"],
+            "values_sent": t["values_sent"],
+        }
+    out["cache_footprint"] = results.get("cache_footprint")
+    return out
+
+
+def machine() -> dict:
+    import platform
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "java": subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]}
+
+
+def write_table(results: dict, path: Path) -> None:
+    lines = ["| workload | system | rows | rows/s | time vs sha2 | invocations | values sent | bytes sent | p95 ms | heap MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for workload, systems in results["workloads"].items():
+        sha2 = systems["sha2"]["rows_per_s"]
+        for system, r in systems.items():
+            fmt = lambda v, f="{:,.0f}": "-" if v is None else f.format(v)  # noqa: E731
+            lines.append(f"| {workload} | {system} | {r['rows']:,.0f} | {r['rows_per_s']:,.0f} | {sha2 / r['rows_per_s']:.2f}× | "
+                         f"{fmt(r['invocations'])} | {fmt(r['values_sent'])} | {fmt(r['bytes_sent'])} | "
+                         f"{fmt(r['latency_ms_p95'], '{:.1f}')} | {r['heap_used_mb']:.0f} |")
+    table = "\n".join(lines)
+    begin, end = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(results["workloads"])
+    systems = ["tegridy", "sha2", "pandas_udf", "row_udf"]
+    labels = {"tegridy": "tegridy_tokenize_hp", "sha2": "native sha2 (ceiling)", "pandas_udf": "pandas_udf peer",
+              "row_udf": "seed-001 row UDF"}
+    fig, ax = plt.subplots(figsize=(10, 5))
+    width = 0.2
+    for i, system in enumerate(systems):
+        values = [results["workloads"][w][system]["rows_per_s"] for w in workloads]
+        bars = ax.bar([x + (i - 1.5) * width for x in range(len(workloads))], values, width, label=labels[system])
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, rotation=90, padding=2)
+    ax.set_yscale("log")
+    ax.set_ylabel("rows per second (log scale, higher is better)")
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_title(f"Tokenizing one column, local[2], service latency {results['latency_ms']:.0f} ms, median of {results['reps']}")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

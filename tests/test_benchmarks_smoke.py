@@ -1,0 +1,27 @@
+"""The benchmark harness in its tiny mode, so it never rots: every system runs every workload
+and the outputs (table, plot, figures) are written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_benchmark_harness_smoke(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--latency-ms", "2",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert set(results["workloads"]) == {"repeated", "unique", "zipf", "1kb"}
+    for workload, systems in results["workloads"].items():
+        assert set(systems) == {"tegridy", "pandas_udf", "sha2", "row_udf"}
+        assert all(r["rows_per_s"] > 0 for r in systems.values())
+        # The engine batched: far fewer invocations than values, each distinct value sent once.
+        assert systems["tegridy"]["invocations"] < systems["tegridy"]["values_sent"]
+        assert systems["row_udf"]["invocations"] == systems["row_udf"]["values_sent"]
+    assert results["cache_footprint"]["entries"] == 20000
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+    assert "| repeated | tegridy |" in (tmp_path / "benchmarks.md").read_text()
