@@ -107,7 +107,13 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--replot", action="store_true", help="redraw the table and plot from benchmarks.json only")
     args = parser.parse_args()
+    if args.replot:
+        results = json.loads((Path(args.out) / "benchmarks.json").read_text())
+        write_table(results, Path(args.out) / "benchmarks.md")
+        plot(results, Path(args.out) / "benchmarks.png")
+        return 0
     reps = 1 if args.smoke else args.reps
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -233,10 +239,12 @@ def plot(results: dict, path: Path) -> None:
         bars = ax.bar([x + (i - 1.5) * width for x in range(len(workloads))], values, width, label=labels[system])
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7, rotation=90, padding=2)
     ax.set_yscale("log")
+    top = max(r["rows_per_s"] for systems_of in results["workloads"].values() for r in systems_of.values())
+    ax.set_ylim(10, top * 30)  # room for the bar labels and the legend
     ax.set_ylabel("rows per second (log scale, higher is better)")
     ax.set_xticks(range(len(workloads)), workloads)
     ax.set_title(f"Tokenizing one column, local[2], service latency {results['latency_ms']:.0f} ms, median of {results['reps']}")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8, ncols=4)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
