@@ -96,7 +96,10 @@ final class BatchTokenizeIterator(
       val collector = collectorOf(i)
       val value = arguments(i).eval(row)
       answers(i) =
-        if (collector == null) value.asInstanceOf[AnyRef]
+        if (collector == null) value match {
+          case utf8: UTF8String => utf8.clone() // may point into a row buffer that is reused
+          case other => other.asInstanceOf[AnyRef]
+        }
         else if (value == null) { stats.increment(Counter.NullsOrBlanks); null }
         else {
           val utf8 = value.asInstanceOf[UTF8String]
