@@ -326,6 +326,19 @@ class FaultInjectionSuite extends AnyFunSuite with LocalSparkSession with LogCap
     assert(leaks.isEmpty, s"${leaks.size} log line(s) hold a value; first: ${leaks.headOption.map(_.take(300))}")
   }
 
+  test("no value in the Spark UI's labels: plan, SQL metric names and values, the accumulator") {
+    lambda.reset()
+    val df = spark.sql(query("ui"))
+    df.collect()
+    val plan = df.queryExecution.executedPlan
+    val node = plan.collectFirst { case b: com.tegridy.spark.execution.BatchTokenizeExec => b }.get
+    val labels = Seq(plan.toString, df.queryExecution.toString) ++
+      node.metrics.map { case (key, metric) => s"$key ${metric.name.getOrElse("")} ${metric.value}" } ++
+      Seq(TegridyAccumulator.forContext(spark.sparkContext).value.toString)
+    assert(node.metrics.contains("invocations") && node.metrics("invocations").value > 0)
+    labels.foreach(label => assert(CanaryPattern.findFirstIn(label).isEmpty && !label.contains("T(CANARY"), label.take(300)))
+  }
+
   override protected def afterAll(): Unit = {
     try {
       println("\nFault matrix (FaultInjectionSuite; wall-clock of a 400-row, 2-partition query, cache off):")
