@@ -40,10 +40,17 @@ final class BatchTokenizeIterator(
   import BatchTokenizeIterator._
 
   private val callCount = calls.length
-  private val arguments: Array[Expression] = calls.map {
-    case call: TegridyStringFunction => BindReferences.bindReference(call.child, childOutput)
-    case other => BindReferences.bindReference(other, childOutput) // rewritten by the optimizer: plain
+  // Every call's argument (or, for a call the optimizer rewrote into something else, the whole
+  // expression) in one generated projection: interpreted eval of e.g. concat() cost more per row
+  // than the lookup itself (JFR, docs/benchmarks.md).
+  private val argumentTypes = calls.map {
+    case call: TegridyStringFunction => call.child.dataType
+    case other => other.dataType
   }.toArray
+  private val arguments: MutableProjection = MutableProjection.create(calls.map {
+    case call: TegridyStringFunction => call.child
+    case other => other
+  }, childOutput)
 
   // One collector per (runtime, operation): calls with the same settings share batches.
   private val collectorOf: Array[BatchCollector] = {
@@ -65,6 +72,7 @@ final class BatchTokenizeIterator(
   private val joined = new JoinedRow()
   private val project = UnsafeProjection.create(output, output)
   private var closed = false
+  private var rows = 0L // counted here, added to `stats` at close: no atomic operation per row
 
   override def hasNext: Boolean = !buffer.isEmpty || input.hasNext
 
@@ -89,12 +97,13 @@ final class BatchTokenizeIterator(
 
   /** One entry per call: a final UTF8String, null, or a [[Slot]] still to be answered. */
   private def lookUp(row: InternalRow): Array[AnyRef] = {
-    stats.increment(Counter.Rows)
+    rows += 1
     val answers = new Array[AnyRef](callCount)
+    val values = arguments(row)
     var i = 0
     while (i < callCount) {
       val collector = collectorOf(i)
-      val value = arguments(i).eval(row)
+      val value = if (values.isNullAt(i)) null else values.get(i, argumentTypes(i))
       answers(i) =
         if (collector == null) value match {
           case utf8: UTF8String => utf8.clone() // may point into a row buffer that is reused
@@ -148,6 +157,7 @@ final class BatchTokenizeIterator(
   /** At task end, however it ends: stop this task's requests and hand its figures to Spark. */
   def close(): Unit = if (!closed) {
     closed = true
+    stats.add(Counter.Rows, rows)
     collectors.foreach(_.cancelAll())
     buffer.clear()
   }

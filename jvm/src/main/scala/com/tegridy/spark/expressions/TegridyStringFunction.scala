@@ -61,11 +61,12 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
 /** Blank = empty or whitespace only (Unicode whitespace included); never sent to the service. */
 object BlankValues {
   def isBlank(value: UTF8String): Boolean = {
-    val bytes = value.getBytes
+    // Reads the bytes in place: getBytes would copy a string that lives inside a row.
+    val length = value.numBytes
     var i = 0
     var asciiOnly = true
-    while (i < bytes.length) {
-      val b = bytes(i)
+    while (i < length) {
+      val b = value.getByte(i)
       if (b < 0) asciiOnly = false
       else if (!(b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == 0x0b || b == '\f' || (b >= 0x1c && b <= 0x1f))) return false
       i += 1

@@ -1,7 +1,7 @@
 package com.tegridy.spark.runtime
 
 import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, LinkedBlockingQueue, ThreadFactory, ThreadPoolExecutor, TimeUnit}
-import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
 
 import com.github.benmanes.caffeine.cache.Cache
 
@@ -37,7 +37,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   }
 
   /** Diagnostics, executor-wide: claims that joined another task's request, and open requests. */
-  private val sharedClaims = new java.util.concurrent.atomic.AtomicLong()
+  private val sharedClaims = new AtomicLong()
   def sharedClaimCount: Long = sharedClaims.get()
   def inFlightCount: Int = inFlight.map(_.size).sum
   private val activeInvocations = new AtomicInteger()
