@@ -65,6 +65,26 @@ def service_stats(endpoint: str) -> dict:
         return json.load(response)
 
 
+def latency_histogram(spark) -> list:
+    """The engine's invocation-latency histogram: [(upper bound ms, count), ...]."""
+    rows = spark._jvm.com.tegridy.spark.metrics.TegridyAccumulator.latencyHistogram(spark._jsc.sc())
+    return [(row[0], row[1]) for row in rows]
+
+
+def percentile(before: list, after: list, p: float):
+    """The p-th percentile (bucket upper bound, ms) of the invocations between two readings."""
+    counts = [(bound, a - b) for (bound, a), (_, b) in zip(after, before)]
+    total = sum(c for _, c in counts)
+    if total == 0:
+        return None
+    seen = 0
+    for bound, count in counts:
+        seen += count
+        if seen >= p * total:
+            return bound
+    return counts[-1][0]
+
+
 def heap_used_mb(spark) -> float:
     runtime = spark._jvm.java.lang.Runtime.getRuntime()
     spark._jvm.java.lang.System.gc()
@@ -84,6 +104,7 @@ def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) 
     else:
         out = frame.select(peers[system]("v").alias("t"))
     before_engine, before_service = tegridy_tokens.metrics(spark), service_stats(endpoint)
+    before_latency = latency_histogram(spark)
     started = time.perf_counter()
     out.write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - started
@@ -95,7 +116,8 @@ def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) 
         "values_sent": service["values_received"] - before_service["values_received"],
         "bytes_sent": engine["bytes_sent"] - before_engine["bytes_sent"] if system == "tegridy" else None,
         "bytes_received": engine["bytes_received"] - before_engine["bytes_received"] if system == "tegridy" else None,
-        "latency_ms_p95": engine["latency_ms_p95"] if system == "tegridy" else None,
+        "retries": engine["retries"] - before_engine["retries"] if system == "tegridy" else None,
+        "latency_ms_p95": percentile(before_latency, latency_histogram(spark), 0.95) if system == "tegridy" else None,
         "heap_used_mb": heap_used_mb(spark),
     }
 
@@ -168,8 +190,11 @@ def main() -> int:
 
 
 def median_of(runs: list) -> dict:
-    keys = runs[0].keys()
-    return {k: (statistics.median([r[k] for r in runs]) if runs[0][k] is not None else None) for k in keys}
+    medians = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        medians[key] = statistics.median(values) if values else None
+    return medians
 
 
 def cache_footprint(spark, entries: int) -> dict:
@@ -203,14 +228,14 @@ def machine() -> dict:
 
 
 def write_table(results: dict, path: Path) -> None:
-    lines = ["| workload | system | rows | rows/s | time vs sha2 | invocations | values sent | bytes sent | p95 ms | heap MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| workload | system | rows | rows/s | time vs sha2 | invocations | values sent | bytes sent | bytes received | p95 invocation ms | heap MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for workload, systems in results["workloads"].items():
         sha2 = systems["sha2"]["rows_per_s"]
         for system, r in systems.items():
             fmt = lambda v, f="{:,.0f}": "-" if v is None else f.format(v)  # noqa: E731
             lines.append(f"| {workload} | {system} | {r['rows']:,.0f} | {r['rows_per_s']:,.0f} | {sha2 / r['rows_per_s']:.2f}× | "
-                         f"{fmt(r['invocations'])} | {fmt(r['values_sent'])} | {fmt(r['bytes_sent'])} | "
+                         f"{fmt(r['invocations'])} | {fmt(r['values_sent'])} | {fmt(r['bytes_sent'])} | {fmt(r.get('bytes_received'))} | "
                          f"{fmt(r['latency_ms_p95'], '{:.1f}')} | {r['heap_used_mb']:.0f} |")
     table = "\n".join(lines)
     begin, end = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"

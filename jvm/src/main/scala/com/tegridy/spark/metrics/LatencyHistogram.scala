@@ -11,7 +11,7 @@ object LatencyHistogram {
   val BucketCount: Int = 4 * 24 + 2
 
   /** Upper bound of bucket i in nanoseconds. */
-  private def upperNanos(i: Int): Double = SmallestNanos * math.pow(2.0, i.toDouble / BucketsPerDoubling)
+  def upperNanos(i: Int): Double = SmallestNanos * math.pow(2.0, i.toDouble / BucketsPerDoubling)
 
   def bucketOf(nanos: Long): Int =
     if (nanos <= SmallestNanos) 0

@@ -39,6 +39,15 @@ object TegridyAccumulator {
     })
   }
 
+  /**
+   * The invocation-latency histogram so far, as (upper bound in ms, count) pairs, so a caller can
+   * take percentiles of the difference between two readings (one job's latencies).
+   */
+  def latencyHistogram(sc: SparkContext): Array[Array[Double]] = {
+    val counts = forContext(sc).value.latencyCounts
+    counts.indices.map(i => Array(LatencyHistogram.upperNanos(i) / 1e6, counts(i).toDouble)).toArray
+  }
+
   /** The cumulative figures of `sc`'s jobs so far, with the contract's keys. */
   def snapshot(sc: SparkContext): java.util.Map[String, java.lang.Double] = {
     val map = new java.util.TreeMap[String, java.lang.Double]()

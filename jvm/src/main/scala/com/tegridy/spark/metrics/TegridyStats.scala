@@ -21,8 +21,10 @@ final class TegridyStats extends Serializable {
     add(Counter.InvocationNanos, nanos)
   }
 
-  def latencyPercentileMs(percentile: Double): Double =
-    LatencyHistogram.percentileMs(Array.tabulate(LatencyHistogram.BucketCount)(latencyBuckets.get), percentile)
+  def latencyPercentileMs(percentile: Double): Double = LatencyHistogram.percentileMs(latencyCounts, percentile)
+
+  /** The histogram's counts, bucket by bucket (see LatencyHistogram for the bounds). */
+  def latencyCounts: Array[Long] = Array.tabulate(LatencyHistogram.BucketCount)(latencyBuckets.get)
 
   def isEmpty: Boolean =
     Counter.all.forall(c => get(c) == 0) && (0 until LatencyHistogram.BucketCount).forall(latencyBuckets.get(_) == 0)
