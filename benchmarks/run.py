@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,24 +37,11 @@ SMOKE = {"repeated": 20_000, "unique": 3_000, "zipf": 10_000, "1kb": 2_000}
 ROW_UDF_ROWS = 200  # seed 001's row UDF makes one call per row: measured on a small slice
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_service(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    script = Path(sys.executable).with_name("tegridy-tokens")
-    process = subprocess.Popen([str(script), "serve", "--port", str(port), "--stateless", "--latency-ms", str(latency_ms),
-                                "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return process, f"http://127.0.0.1:{port}"
+    from tegridy_tokens.service.local import serve_in_subprocess
+
+    return serve_in_subprocess("--stateless", "--latency-ms", str(latency_ms), "--log-level", "WARNING",
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def service_stats(endpoint: str) -> dict:

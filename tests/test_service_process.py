@@ -5,40 +5,21 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from conftest import lambda_client
+from tegridy_tokens.service.local import serve_in_subprocess
 
 CANARY = "canary-5e8d-never-in-a-log@example.com"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def server(tmp_path):
-    port = free_port()
-    script = Path(sys.executable).with_name("tegridy-tokens")
-    process = subprocess.Popen(
-        [str(script), "serve", "--port", str(port), "--vault", str(tmp_path / "vault.db"), "--log-level", "DEBUG"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield process, f"http://127.0.0.1:{port}"
+    process, endpoint = serve_in_subprocess("--vault", str(tmp_path / "vault.db"), "--log-level", "DEBUG",
+                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield process, endpoint
     if process.poll() is None:
         process.kill()
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,3 +92,23 @@ def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
+
+
+def serve_in_subprocess(*options: str, host: str = "127.0.0.1", timeout_s: float = 60.0,
+                        **popen_kwargs: Any) -> tuple[subprocess.Popen, str]:
+    """Starts `tegridy-tokens serve` as its own process, as users run it, on a free port, and
+    returns it with its endpoint once it accepts connections. `options` are extra serve flags."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "tegridy_tokens.cli", "serve", "--host", host, "--port", str(port), *options]
+    process = subprocess.Popen(command, **popen_kwargs)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return process, f"http://{host}:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"tegridy-tokens serve did not start listening on {host}:{port} within {timeout_s:.0f} s")
