@@ -4,22 +4,14 @@ VALUES/createDataFrame table is small enough for Spark to evaluate row by row at
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 
-from conftest import lambda_client
+from conftest import service_tokens
 
 import tegridy_tokens
 from tegridy_tokens.functions import detokenize, tokenize
-
-
-def service_tokens(service, values):
-    client = lambda_client(service.endpoint)
-    response = client.invoke(FunctionName=service.function_name,
-                             Payload=json.dumps({"requests": [{"data": v} for v in values]}))
-    return [r["token"] for r in json.loads(response["Payload"].read())["responses"]]
 
 
 def sent_values(service, start: int = 0) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import lambda_client
+from conftest import service_tokens
 
 import tegridy_tokens
 from tegridy_tokens.functions import detokenize, tokenize
@@ -16,15 +16,6 @@ CUSTOMERS = [
     (4, "ünïcødé@例え.jp", "   "),
     (5, "john.doe@email.com", ""),
 ]
-
-
-def service_tokens(service, values):
-    import json
-
-    client = lambda_client(service.endpoint)
-    response = client.invoke(FunctionName=service.function_name,
-                             Payload=json.dumps({"requests": [{"data": v} for v in values]}))
-    return [r["token"] for r in json.loads(response["Payload"].read())["responses"]]
 
 
 @pytest.fixture(scope="module")
