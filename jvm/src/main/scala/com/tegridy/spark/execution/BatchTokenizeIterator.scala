@@ -195,9 +195,8 @@ object BatchTokenizeIterator {
     slot
   }
 
-  /** A value that fails before any request (invalid UTF-8): its failure is its answer. */
-  private def failed(failure: ValueFailure): Slot = {
-    val slot = new Slot(null)
+  /** A value that fails before any request (invalid UTF-8, too large): its failure is its answer. */
+  private def failWith(slot: Slot, failure: ValueFailure): Slot = {
     slot.future = CompletableFuture.completedFuture[AnyRef](failure)
     slot.sent = true
     slot
@@ -212,10 +211,8 @@ object BatchTokenizeIterator {
     private val requestOverhead = operation.requestOverhead
     // Keyed by the raw bytes: a repeated value is found without decoding it to a String.
     private val window = new java.util.HashMap[UTF8String, Slot]()
-    private val keys = mutable.ArrayBuffer[String]()
-    private val unsent = new java.util.HashSet[String]() // the keys of the batch being collected
-    private val futures = mutable.ArrayBuffer[CompletableFuture[AnyRef]]()
-    private val slots = mutable.ArrayBuffer[Slot]()
+    private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
+    private val unsent = new java.util.HashSet[String]() // its keys, for lookups
     private var batchBytes = requestOverhead.toLong
     private val jobs = mutable.ArrayBuffer[BatchJob]()
 
@@ -226,7 +223,7 @@ object BatchTokenizeIterator {
       if (window.size >= WindowCap) window.clear()
       stats.increment(Counter.DistinctValues)
       val slot =
-        if (!value.isValid) failed(runtime.invalidUtf8)
+        if (!value.isValid) failWith(new Slot(null), runtime.invalidUtf8)
         else {
           val key = value.toString
           val hit = runtime.cached(operation, key)
@@ -255,25 +252,22 @@ object BatchTokenizeIterator {
       if (tooLarge.isDefined) {
         // Alone too large for one invocation: fail it here, never send it.
         runtime.abandon(operation, IndexedSeq(slot.key), IndexedSeq(slot.future)) // frees the claim
-        slot.future = java.util.concurrent.CompletableFuture.completedFuture[AnyRef](tooLarge.get)
-        slot.sent = true
+        failWith(slot, tooLarge.get)
         return
       }
       val size = operation.itemOverhead + WireProtocol.jsonStringBytes(slot.key)
       if (batchBytes + size > conf.batchMaxBytes) flush()
-      keys += slot.key
-      unsent.add(slot.key)
-      futures += slot.future
       slots += slot
+      unsent.add(slot.key)
       batchBytes += size
-      if (keys.size >= conf.batchMaxRows) flush()
+      if (slots.size >= conf.batchMaxRows) flush()
     }
 
     /** Sends the values collected so far, if any. */
-    def flush(): Unit = if (keys.nonEmpty) {
-      jobs += runtime.submit(operation, keys.toIndexedSeq, futures.toIndexedSeq, stats)
+    def flush(): Unit = if (slots.nonEmpty) {
+      jobs += runtime.submit(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq, stats)
       slots.foreach(_.sent = true)
-      keys.clear(); futures.clear(); slots.clear(); unsent.clear()
+      slots.clear(); unsent.clear()
       batchBytes = requestOverhead.toLong
       if (jobs.size > 256) jobs.filterInPlace(!_.isDone)
     }
@@ -307,8 +301,8 @@ object BatchTokenizeIterator {
     def cancelAll(): Unit = {
       jobs.foreach(job => if (!job.isDone) job.cancel())
       jobs.clear()
-      runtime.abandon(operation, keys.toIndexedSeq, futures.toIndexedSeq)
-      keys.clear(); futures.clear(); slots.clear(); unsent.clear()
+      runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
+      slots.clear(); unsent.clear()
     }
   }
 }
