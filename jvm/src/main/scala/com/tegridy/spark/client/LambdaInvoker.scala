@@ -61,7 +61,7 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
     Option(response.functionError()) match {
       case Some(kind) =>
         // The errorMessage could quote a value (a third-party service may); keep the type only.
-        val errorType = Try(ErrorBody.errorType(response.payload().asByteArrayUnsafe())).toOption.flatten
+        val errorType = Try(WireProtocol.functionErrorType(response.payload().asByteArrayUnsafe())).toOption.flatten
         throw new InvokeFailure(FailureCause.FunctionError(kind, errorType.getOrElse("unknown")))
       case None => response.payload().asByteArrayUnsafe()
     }
@@ -135,26 +135,5 @@ object LambdaInvoker {
     var current = e
     while (current.getCause != null && current.getCause != current) current = current.getCause
     current
-  }
-}
-
-/** Reads `errorType` from a function error body `{"errorMessage": ..., "errorType": ...}`. */
-private object ErrorBody {
-  private val json = new com.fasterxml.jackson.core.JsonFactory()
-
-  def errorType(payload: Array[Byte]): Option[String] = {
-    val parser = json.createParser(payload)
-    try {
-      var found: Option[String] = None
-      if (parser.nextToken() == com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
-        while (parser.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
-          val field = parser.currentName()
-          parser.nextToken()
-          if (field == "errorType") found = Option(parser.getValueAsString)
-          else parser.skipChildren()
-        }
-      }
-      found
-    } finally parser.close()
   }
 }

@@ -150,6 +150,22 @@ object WireProtocol {
     found
   }
 
+  /** `errorType` of a function error body `{"errorMessage": ..., "errorType": ...}` (the message is skipped). */
+  def functionErrorType(payload: Array[Byte]): Option[String] = {
+    var found: Option[String] = None
+    read(payload) { parser =>
+      if (parser.nextToken() == JsonToken.START_OBJECT) {
+        while (parser.nextToken() == JsonToken.FIELD_NAME) {
+          val field = parser.currentName()
+          parser.nextToken()
+          if (field == "errorType") found = Option(parser.getValueAsString)
+          else parser.skipChildren()
+        }
+      }
+    }
+    found
+  }
+
   private def write(body: JsonGenerator => Unit): Array[Byte] = {
     val bytes = new ByteArrayOutputStream(256)
     val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
