@@ -68,7 +68,9 @@ lazy val spark = (project in file("jvm"))
         previous(x)
     },
     // The jar test (JarContentsSuite) opens the assembled jar, so tests that ask for it see it.
-    Test / javaOptions += s"-Dtegridy.assembly.jar=${(assembly / assemblyOutputPath).value}"
+    Test / javaOptions += s"-Dtegridy.assembly.jar=${(assembly / assemblyOutputPath).value}",
+    // SettingsCatalogSuite holds the Python settings and the docs to the settings table.
+    Test / javaOptions += s"-Dtegridy.repo=${(ThisBuild / baseDirectory).value}"
   )
 
 lazy val root = (project in file("."))

@@ -3,7 +3,8 @@ package com.tegridy.spark
 import org.apache.spark.sql.{SparkSession, SparkSessionExtensions}
 import org.apache.spark.sql.classic.{SparkSession => ClassicSparkSession}
 
-import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls}
+import com.tegridy.spark.config.SparkSqlConfs
+import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls, ShieldLocalRows}
 
 /**
  * The single entry point for `spark.sql.extensions=com.tegridy.spark.TegridyExtensions`: every
@@ -11,31 +12,43 @@ import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls}
  */
 class TegridyExtensions extends (SparkSessionExtensions => Unit) {
   override def apply(extensions: SparkSessionExtensions): Unit = {
-    // The SQL functions, under their contract names and the seed-001 aliases.
+    // The settings as Spark SQL confs, so that views capture them with the rest of their confs.
+    SparkSqlConfs.register()
+    // The SQL functions, under their contract names and the seed-001 aliases; also as built-ins,
+    // so that persistent views may call them.
     TegridyFunctions.all.foreach { function =>
       extensions.injectFunction((function.identifier, function.info, function.builder))
     }
+    TegridyFunctions.registerAsBuiltins()
+    extensions.injectTableFunction((TegridyFunctions.MetricsTable.identifier, TegridyFunctions.MetricsTable.info,
+      TegridyFunctions.MetricsTable.build _))
+    // Keeps Spark from evaluating calls over VALUES at planning time (EXPLAIN must not call the service).
+    extensions.injectPostHocResolutionRule(_ => ShieldLocalRows)
     // Pulls the calls out of their operators into BatchTokenize nodes. A pre-CBO rule runs once,
     // after the operator optimizations (filters already pushed down, projections collapsed)
     // and before join reordering, so the batches sit where the fewest rows reach them.
     extensions.injectPreCBORule(_ => ExtractTokenCalls)
-    // Plans BatchTokenize as BatchTokenizeExec.
+    // Plans BatchTokenize as BatchTokenizeExec, and batches what later rewrites left in operators.
     extensions.injectPlannerStrategy(BatchTokenizeStrategy)
   }
 }
 
 /**
  * Registration on a session that is already running (Python's `tegridy_tokens.register`):
- * the functions, plus the rule and strategy through the session's experimental hooks, which
+ * the functions, plus the rules and strategy through the session's experimental hooks, which
  * are the only ones a running session still accepts.
  */
 object TegridyRegistration {
   def register(session: SparkSession): Unit = {
+    SparkSqlConfs.register()
     val classic = session.asInstanceOf[ClassicSparkSession]
     val registry = classic.sessionState.functionRegistry
     TegridyFunctions.all.foreach { function =>
       registry.registerFunction(function.identifier, function.info, function.builder)
     }
+    TegridyFunctions.registerAsBuiltins()
+    classic.sessionState.tableFunctionRegistry.registerFunction(TegridyFunctions.MetricsTable.identifier,
+      TegridyFunctions.MetricsTable.info, TegridyFunctions.MetricsTable.build _)
     val experimental = classic.experimental
     if (!experimental.extraOptimizations.contains(ExtractTokenCalls)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractTokenCalls

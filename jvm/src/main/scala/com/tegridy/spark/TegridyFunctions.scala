@@ -2,19 +2,21 @@ package com.tegridy.spark
 
 import scala.annotation.nowarn
 
-import org.apache.spark.sql.catalyst.FunctionIdentifier
-import org.apache.spark.sql.catalyst.expressions.{Expression, ExpressionInfo}
+import org.apache.spark.sql.catalyst.{FunctionIdentifier, InternalRow}
+import org.apache.spark.sql.catalyst.analysis.FunctionRegistry
+import org.apache.spark.sql.catalyst.expressions.{AttributeReference, Expression, ExpressionInfo}
+import org.apache.spark.sql.catalyst.plans.logical.{LocalRelation, LogicalPlan}
 import org.apache.spark.sql.SparkSession
-import org.apache.spark.sql.internal.SQLConf
+import org.apache.spark.sql.types.{DoubleType, LongType}
 
-import com.tegridy.spark.config.TegridyConf
+import com.tegridy.spark.config.{Settings, TegridyConf}
 import com.tegridy.spark.expressions.{TegridyDetokenizeExpression, TegridyTokenizeExpression}
 import com.tegridy.spark.metrics.TegridyAccumulator
 
 /**
  * The one list of SQL functions this library adds, as users type them. Each builder reads the
- * `spark.tegridy.*` settings of the session analysing the query, so a query carries the
- * settings that were in force when it was written.
+ * `spark.tegridy.*` settings in force where the call is analysed (a view's captured settings,
+ * inside a view), so a query carries the settings that were in force when it was written.
  */
 object TegridyFunctions {
   final case class Definition(name: String, info: ExpressionInfo, builder: Seq[Expression] => Expression) {
@@ -43,9 +45,8 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(NULL);
           |       NULL
           |
-          |    Settings: spark.tegridy.lambda.functionName (required), spark.tegridy.lambda.endpoint,
-          |      spark.tegridy.batch.maxRows, spark.tegridy.onError (fail|null) and the rest in docs/configuration.md.
-          |""".stripMargin),
+          |    Settings (docs/configuration.md):
+          |""".stripMargin + Settings.describe + "\n"),
     children => TegridyTokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
 
   private def detokenize(name: String) = Definition(
@@ -62,13 +63,15 @@ object TegridyFunctions {
           |    Examples:
           |      > SELECT _FUNC_(email_token) FROM customers_tokenized;
           |       john.doe@email.com
-          |""".stripMargin),
+          |
+          |    Settings (docs/configuration.md):
+          |""".stripMargin + Settings.describe + "\n"),
     children => TegridyDetokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
 
   // The 5-argument constructor keeps the free-form extended text; the 11-argument one validates a
   // layout that changes between Spark versions.
   @nowarn("cat=deprecation")
-  private def info(cls: Class[_], name: String, usage: String, extended: String): ExpressionInfo =
+  private[spark] def info(cls: Class[_], name: String, usage: String, extended: String): ExpressionInfo =
     new ExpressionInfo(cls.getCanonicalName, null, name, usage, extended)
 
   private def single(name: String, children: Seq[Expression]): Expression = children match {
@@ -80,7 +83,35 @@ object TegridyFunctions {
   /** The metrics accumulator of the session whose analyzer is building the call (driver side). */
   private def sessionMetrics(): TegridyAccumulator = TegridyAccumulator.forContext(SparkSession.active.sparkContext)
 
-  /** The `spark.tegridy.*` settings of the session whose analyzer is building the call. */
-  private def sessionConf(): TegridyConf =
-    TegridyConf.from(SQLConf.get.getAllConfs.filter { case (key, _) => key.startsWith(TegridyConf.Prefix) })
+  /** The `spark.tegridy.*` settings where the call is being analysed. */
+  private def sessionConf(): TegridyConf = TegridyConf.forSession()
+
+  /**
+   * Also registers the functions as built-ins of this JVM: Spark refuses a persistent view that
+   * calls a function it counts as temporary, and it counts any function outside its built-in
+   * registry as temporary, injected ones included.
+   */
+  def registerAsBuiltins(): Unit = all.foreach { function =>
+    if (!FunctionRegistry.builtin.functionExists(function.identifier)) {
+      FunctionRegistry.builtin.registerFunction(function.identifier, function.info, function.builder)
+    }
+  }
+
+  /** `SELECT * FROM tegridy_metrics()`: the session's figures as one row, for SQL and Spark Connect clients. */
+  object MetricsTable {
+    val identifier: FunctionIdentifier = FunctionIdentifier("tegridy_metrics")
+    val info: ExpressionInfo = TegridyFunctions.info(classOf[TegridyAccumulator], identifier.funcName,
+      usage = "_FUNC_() - One row: the cumulative figures of this session's tokenize and detokenize calls, the keys " +
+        "of tegridy_tokens.metrics(spark).",
+      extended = "\n    Examples:\n      > SELECT invocations, values_sent, retries FROM _FUNC_();\n")
+
+    def build(arguments: Seq[Expression]): LogicalPlan = {
+      if (arguments.nonEmpty) throw new IllegalArgumentException(s"tegridy_metrics takes no arguments, but got ${arguments.size}")
+      val figures = TegridyAccumulator.forContext(SparkSession.active.sparkContext).value.asMap
+      val keys = figures.keys.toSeq.sorted
+      val attributes = keys.map(k => AttributeReference(k, if (k.startsWith("latency_ms_")) DoubleType else LongType, nullable = false)())
+      val values: Seq[Any] = keys.map(k => if (k.startsWith("latency_ms_")) figures(k) else figures(k).toLong)
+      LocalRelation(attributes, Seq(InternalRow.fromSeq(values)))
+    }
+  }
 }

@@ -26,7 +26,7 @@ import com.tegridy.spark.config.TegridyConf
  * The HTTP stack is the JDK's (url-connection-client): the SDK's netty and Apache clients
  * would clash with the versions Spark ships.
  */
-final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
+final class LambdaInvoker(conf: TegridyConf) extends Transport {
   private val http = new AbortableHttpClient(UrlConnectionHttpClient.builder()
     .connectionTimeout(Duration.ofMillis(math.min(conf.timeoutMs, 10000).toLong))
     .socketTimeout(Duration.ofMillis(conf.timeoutMs.toLong))
@@ -46,7 +46,7 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
   }
 
   /** The function's response payload; throws [[InvokeFailure]] for anything else. */
-  def invoke(payload: Array[Byte]): Array[Byte] = {
+  override def invoke(payload: Array[Byte]): Array[Byte] = {
     val request = InvokeRequest.builder()
       .functionName(conf.functionName)
       .payload(SdkBytes.fromByteArrayUnsafe(payload))
@@ -68,9 +68,10 @@ final class LambdaInvoker(conf: TegridyConf) extends AutoCloseable {
   }
 
   /** Closes the connection of the invocation `thread` is making (its task was cancelled). */
-  def abort(thread: Thread): Unit = http.abort(thread)
+  override def abort(thread: Thread): Unit = http.abort(thread)
 
-  override def close(): Unit = lambda.close()
+  // The SDK does not close an HTTP client it was handed: both go.
+  override def close(): Unit = try lambda.close() finally http.close()
 }
 
 object LambdaInvoker {

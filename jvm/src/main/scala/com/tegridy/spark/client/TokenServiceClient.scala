@@ -1,11 +1,12 @@
 package com.tegridy.spark.client
 
-import java.util.concurrent.ThreadLocalRandom
+import java.util.concurrent.atomic.AtomicLong
 
 import scala.collection.mutable.ArrayBuffer
 
 import org.slf4j.LoggerFactory
 
+import com.tegridy.spark.client.RetryPolicy.Decision
 import com.tegridy.spark.client.WireProtocol.ItemFailure
 import com.tegridy.spark.config.TegridyConf
 import com.tegridy.spark.errors.TegridyProtocolViolation
@@ -13,106 +14,150 @@ import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
 
 /**
- * The tokenization service as batches: values in, one outcome per value out, in order: the
- * answer (a String) or a [[ValueFailure]]. Never a silent NULL, never a lost value.
+ * The tokenization service as batches: values in, one [[Answer]] per value out, in order: a
+ * token or a failure. Never a silent NULL, never a lost value.
  *
- * Fault policy, by cause ([[FailureCause]]):
- *  - throttling, 5xx, timeouts, connection errors and Unhandled function errors are retried with
- *    exponential backoff and full jitter (or the service's Retry-After, if longer), within
- *    `retry.maxAttempts` per batch and `retry.totalTimeoutMs` for the batch and its parts;
- *  - items the service fails transiently (`"retryable": true`) are retried as items, alone;
- *  - a whole-batch failure one value can cause (a function error, HTTP 413, a malformed
- *    response) is bisected until the bad value stands alone, so it fails by itself and the
- *    good values in its batch are answered;
- *  - anything else fails the batch's values with the cause.
- * Every attempt goes through the executor's [[AdaptiveConcurrency]] and is counted in `stats`.
+ * After each failed invocation the [[RetryPolicy]] decides, by cause ([[FailureCause]]):
+ *  - retry (throttling, 5xx, timeouts, connection errors, Unhandled function errors), within
+ *    `retry.maxAttempts` for the batch and all its split halves, and `retry.totalTimeoutMs`;
+ *  - split a batch whose failure one value can cause (a function error, HTTP 413, a malformed
+ *    response) until the bad value stands alone, so that the good values are answered;
+ *  - or fail.
+ * Items the service fails alone are retried alone: `"retryable": true` on the batch's budget,
+ * an item with no flag up to `retry.itemAttempts` times, `"retryable": false` never.
+ *
+ * A failure is the value's own ([[ValueFailure]], where `onError` applies) when the service
+ * refused that value while answering others; anything else is a [[ServiceFailure]], which
+ * always fails the query. Every attempt goes through the executor's [[AdaptiveConcurrency]] and
+ * is counted in `stats`, retries by cause.
  */
-class TokenServiceClient(
-    conf: TegridyConf,
-    invoke: Array[Byte] => Array[Byte],
-    release: () => Unit = () => (),
-    abortOn: Thread => Unit = _ => ())
-  extends AutoCloseable {
-
+class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryPolicy) extends AutoCloseable {
   import TokenServiceClient._
 
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
   val concurrency = new AdaptiveConcurrency(conf.maxInFlight)
+  /** When an invocation last came back well formed: the service is up and answering. */
+  private val lastAnsweredNanos = new AtomicLong(System.nanoTime() - 2 * RecentNanos)
 
   /** Stops the invocation that `thread` is making now, if any (its task was cancelled). */
-  def abort(thread: Thread): Unit = abortOn(thread)
+  def abort(thread: Thread): Unit = transport.abort(thread)
 
-  def tokenize(values: IndexedSeq[String], stats: TegridyStats): Array[AnyRef] = resolve(Tokenize, values, stats)
+  /** The bytes of a request that carries no value yet. */
+  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation)
 
-  def detokenize(tokens: IndexedSeq[String], stats: TegridyStats): Array[AnyRef] = resolve(Detokenize, tokens, stats)
+  /** An upper bound on the bytes `value` adds to a request. */
+  def itemBytes(operation: Operation, value: String): Long = WireProtocol.itemBytes(operation, value)
 
-  private def resolve(shape: Shape, values: IndexedSeq[String], stats: TegridyStats): Array[AnyRef] = {
-    val out = new Array[AnyRef](values.size)
-    val deadline = System.nanoTime() + conf.retryTotalTimeoutMs * 1000000L
-    solve(shape, values, values.indices, out, deadline, stats)
-    out
+  /** One answer per value, in order. */
+  def call(operation: Operation, values: IndexedSeq[String], stats: TegridyStats): Array[Answer] = {
+    val run = new BatchRun(shapeOf(operation), values, stats)
+    run.solve(values.indices)
+    run.finish()
   }
 
-  private def solve(shape: Shape, values: IndexedSeq[String], indices: IndexedSeq[Int], out: Array[AnyRef],
-      deadline: Long, stats: TegridyStats): Unit = {
-    var pending = indices
-    var attempt = 1
-    while (pending.nonEmpty) {
-      attemptOnce(shape, pending.map(values), stats) match {
-        case Right(outcomes) =>
-          val transient = ArrayBuffer[Int]()
-          var k = 0
-          while (k < pending.length) {
-            outcomes(k) match {
-              case Right(answer) => out(pending(k)) = answer
-              case Left(ItemFailure(true)) => transient += pending(k)
-              case Left(_) => out(pending(k)) = ValueFailure(shape.rejected, 1)
-            }
-            k += 1
-          }
-          pending = transient.toIndexedSeq
-          if (pending.nonEmpty) {
-            val backoff = backoffMs(attempt, None)
-            if (attempt < conf.retryMaxAttempts && backoff <= timeLeftMs(deadline)) {
-              log.warn(s"${shape.name}: the service failed ${pending.size} value(s) transiently; retrying them alone " +
-                s"(attempt ${attempt + 1} of ${conf.retryMaxAttempts}) in $backoff ms")
-              stats.increment(Counter.Retries)
-              Thread.sleep(backoff)
-              attempt += 1
-            } else {
-              val failure = ValueFailure("the service failed the value transiently until the retries ran out " +
-                "(spark.tegridy.retry.maxAttempts / retry.totalTimeoutMs)", pending.size)
-              pending.foreach(out(_) = failure)
-              pending = IndexedSeq.empty
-            }
-          }
+  /** One batch and every retry and split half of it, sharing one attempt budget and deadline. */
+  private final class BatchRun(shape: Shape, values: IndexedSeq[String], stats: TegridyStats) {
+    private val out = new Array[Answer](values.size)
+    private val deadline = System.nanoTime() + conf.retryTotalTimeoutMs * 1000000L
+    private var attempt = 1
+    private val itemTries = new Array[Int](values.size)
+    private var anyAnswered = false
+    /** Values a failure one value can cause hit alone: theirs, if the service answers others. */
+    private val isolated = ArrayBuffer[(Int, FailureCause)]()
 
-        case Left(failure) =>
-          val cause = failure.cause
-          val backoff = backoffMs(attempt, cause.retryAfterMs)
-          if (cause.retryable && attempt < conf.retryMaxAttempts && backoff <= timeLeftMs(deadline)) {
-            log.warn(s"${shape.name}: batch of ${pending.size} value(s) failed: ${cause.description}; retrying " +
-              s"(attempt ${attempt + 1} of ${conf.retryMaxAttempts}) in $backoff ms")
-            stats.increment(Counter.Retries)
-            Thread.sleep(backoff)
-            attempt += 1
-          } else if (cause.valueCaused && pending.size > 1) {
-            // One value may be the cause: halve until it stands alone; the rest get answered.
-            log.warn(s"${shape.name}: batch of ${pending.size} value(s) failed: ${cause.description}; splitting it in two " +
-              "to isolate the value that causes it")
-            stats.increment(Counter.Bisections)
-            val (left, right) = pending.splitAt(pending.size / 2)
-            solve(shape, values, left, out, deadline, stats)
-            solve(shape, values, right, out, deadline, stats)
-            pending = IndexedSeq.empty
-          } else {
-            log.warn(s"${shape.name}: ${pending.size} value(s) failed: ${cause.description} (after $attempt attempt(s))")
-            val valueFailure = ValueFailure(cause.description, pending.size)
-            pending.foreach(out(_) = valueFailure)
-            pending = IndexedSeq.empty
-          }
+    def solve(indices: IndexedSeq[Int]): Unit = {
+      var pending = indices
+      while (pending.nonEmpty) {
+        attemptOnce(shape, pending.map(values), stats) match {
+          case Right(outcomes) =>
+            val again = ArrayBuffer[Int]()
+            var delay = 0L
+            var k = 0
+            while (k < pending.length) {
+              val i = pending(k)
+              outcomes(k) match {
+                case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true
+                case Left(ItemFailure(Some(false))) => out(i) = Answer.Failed(ValueFailure(shape.rejected, 1))
+                case Left(ItemFailure(flag)) =>
+                  itemTries(i) += 1
+                  val budget = if (flag.contains(true)) conf.retryMaxAttempts else conf.retryItemAttempts
+                  policy.decideItems(itemTries(i), budget, timeLeftMs) match {
+                    case Decision.Retry(ms) => again += i; delay = math.max(delay, ms)
+                    case _ => out(i) = Answer.Failed(itemGaveUp(flag, itemTries(i)))
+                  }
+              }
+              k += 1
+            }
+            pending = again.toIndexedSeq
+            if (pending.nonEmpty) {
+              log.warn(s"${shape.name}: the service failed ${pending.size} value(s) alone; retrying them in $delay ms")
+              stats.increment(Counter.Retries)
+              stats.increment(Counter.RetriesItem)
+              Thread.sleep(delay)
+            }
+
+          case Left(failure) =>
+            val cause = failure.cause
+            policy.decide(cause, attempt, timeLeftMs, pending.size) match {
+              case Decision.Retry(delay) =>
+                log.warn(s"${shape.name}: batch of ${pending.size} value(s) failed: ${cause.description}; retrying " +
+                  s"(attempt ${attempt + 1} of ${conf.retryMaxAttempts}) in $delay ms")
+                stats.increment(Counter.Retries)
+                stats.increment(retryCounter(cause))
+                Thread.sleep(delay)
+                attempt += 1
+              case Decision.Split =>
+                // One value may be the cause: halve until it stands alone; the rest get answered.
+                log.warn(s"${shape.name}: batch of ${pending.size} value(s) failed: ${cause.description}; splitting it " +
+                  "in two to isolate the value that causes it")
+                stats.increment(Counter.Bisections)
+                val (left, right) = pending.splitAt(pending.size / 2)
+                solve(left)
+                solve(right)
+                pending = IndexedSeq.empty
+              case Decision.Fail =>
+                log.warn(s"${shape.name}: ${pending.size} value(s) failed: ${cause.description} (after $attempt attempt(s))")
+                if (cause.valueCaused && pending.size == 1) isolated += (pending.head -> cause)
+                else {
+                  val failure = Answer.Failed(ServiceFailure(s"${cause.description}, after $attempt attempt(s)", pending.size))
+                  pending.foreach(out(_) = failure)
+                }
+                pending = IndexedSeq.empty
+            }
+        }
       }
     }
+
+    /** Settles the isolated failures and gives each failure the count of values it hit. */
+    def finish(): Array[Answer] = {
+      if (isolated.nonEmpty) {
+        val serviceAnswers = anyAnswered || System.nanoTime() - lastAnsweredNanos.get() < RecentNanos
+        isolated.foreach { case (i, cause) =>
+          out(i) = Answer.Failed(
+            if (serviceAnswers) ValueFailure(s"the service refused the value: ${cause.description}", 1)
+            else ServiceFailure(s"${cause.description}, and the service answered no other value", 1))
+        }
+      }
+      val counts = out.iterator.collect { case Answer.Failed(f) => f.reason }.toSeq.groupBy(identity).view.mapValues(_.size).toMap
+      var i = 0
+      while (i < out.length) {
+        out(i) match {
+          case Answer.Failed(f: ValueFailure) if f.count != counts(f.reason) => out(i) = Answer.Failed(f.copy(count = counts(f.reason)))
+          case Answer.Failed(f: ServiceFailure) if f.count != counts(f.reason) => out(i) = Answer.Failed(f.copy(count = counts(f.reason)))
+          case _ =>
+        }
+        i += 1
+      }
+      out
+    }
+
+    private def timeLeftMs: Long = (deadline - System.nanoTime()) / 1000000L
+
+    private def itemGaveUp(flag: Option[Boolean], tries: Int): Failure =
+      if (flag.contains(true)) ServiceFailure("the service failed the value transiently until the retries ran out " +
+        "(spark.tegridy.retry.maxAttempts / retry.totalTimeoutMs)", 1)
+      else ValueFailure(s"the service failed the value $tries time(s) without marking it retryable " +
+        "(spark.tegridy.retry.itemAttempts)", 1)
   }
 
   /** One invocation through the concurrency limit: the per-item outcomes, or why it failed. */
@@ -126,9 +171,11 @@ class TokenServiceClient(
     stats.add(Counter.BytesSent, request.length)
     val started = System.nanoTime()
     try {
-      val payload = invoke(request)
+      val payload = transport.invoke(request)
       stats.add(Counter.BytesReceived, payload.length)
-      Right(shape.parse(payload, items))
+      val outcomes = shape.parse(payload, items)
+      lastAnsweredNanos.set(System.nanoTime())
+      Right(outcomes)
     } catch {
       case violation: TegridyProtocolViolation => Left(new InvokeFailure(FailureCause.Protocol(violation.getMessage)))
       case failure: InvokeFailure =>
@@ -141,26 +188,30 @@ class TokenServiceClient(
     }
   }
 
-  override def close(): Unit = release()
+  override def close(): Unit = transport.close()
 }
 
 object TokenServiceClient {
-  private val BaseBackoffMs = 50L
-  private val MaxBackoffMs = 20000L
+  /** How long one well-formed answer vouches that the service is up. */
+  private val RecentNanos = 60L * 1000 * 1000 * 1000
 
   /** The client over the real AWS SDK Lambda invoker. */
-  def forLambda(conf: TegridyConf): TokenServiceClient = {
-    val lambda = new LambdaInvoker(conf)
-    new TokenServiceClient(conf, lambda.invoke, () => lambda.close(), lambda.abort)
+  def forLambda(conf: TegridyConf): TokenServiceClient =
+    new TokenServiceClient(conf, new LambdaInvoker(conf), new RetryPolicy(conf.retryMaxAttempts))
+
+  /** The retry counter of a retryable cause ("retries by cause"). */
+  def retryCounter(cause: FailureCause): Counter = cause match {
+    case _: FailureCause.Throttled => Counter.RetriesThrottled
+    case _: FailureCause.ServerError => Counter.RetriesServerError
+    case FailureCause.Timeout => Counter.RetriesTimeout
+    case _: FailureCause.Connection => Counter.RetriesConnection
+    case _ => Counter.RetriesFunctionError
   }
 
-  /** Full jitter, uniform in [0, min(cap, base * 2^(attempt-1))], but at least the service's Retry-After. */
-  def backoffMs(attempt: Int, retryAfterMs: Option[Long]): Long = {
-    val ceiling = math.min(MaxBackoffMs, BaseBackoffMs << math.min(attempt - 1, 20))
-    math.max(ThreadLocalRandom.current().nextLong(ceiling + 1), retryAfterMs.getOrElse(0L))
+  private def shapeOf(operation: Operation): Shape = operation match {
+    case Operation.Tokenize => Tokenize
+    case Operation.Detokenize => Detokenize
   }
-
-  private def timeLeftMs(deadline: Long): Long = (deadline - System.nanoTime()) / 1000000L
 
   /** What differs between the two operations: request, response, and an item's refusal. */
   private sealed abstract class Shape(val name: String, val rejected: String) {
@@ -175,7 +226,7 @@ object TokenServiceClient {
   }
 
   private object Detokenize extends Shape("detokenize", "the token was not found in the vault") {
-    private val notFound = Left(ItemFailure(retryable = false))
+    private val notFound = Left(ItemFailure(retryable = Some(false)))
     def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
       val found = WireProtocol.parseDetokenizeResponse(payload)

@@ -19,14 +19,29 @@ import com.tegridy.spark.errors.TegridyProtocolViolation
 object WireProtocol {
   private val json = new JsonFactory()
 
-  /** A tokenize item the service refused; `retryable` when the service marked it transient. */
-  final case class ItemFailure(retryable: Boolean)
+  /**
+   * A tokenize item the service refused: `retryable` is its flag, None when the service did not
+   * say (the seeds' original protocol has no flag), so that it is retried a few times.
+   */
+  final case class ItemFailure(retryable: Option[Boolean])
 
-  /** Bytes a tokenize request adds per value beyond the value itself, and per request. */
-  val TokenizeItemOverhead = 11  // {"data":""},
-  val TokenizeRequestOverhead = 15 // {"requests":[]}
-  val DetokenizeItemOverhead = 3  // "",
-  val DetokenizeRequestOverhead = 13 // {"tokens":[]}
+  /** Bytes a request adds per value beyond the value itself, and per request. */
+  private val TokenizeItemOverhead = 11  // {"data":""},
+  private val TokenizeRequestOverhead = 15 // {"requests":[]}
+  private val DetokenizeItemOverhead = 3  // "",
+  private val DetokenizeRequestOverhead = 13 // {"tokens":[]}
+
+  /** The bytes of a request that carries no value yet. */
+  def requestOverheadBytes(operation: Operation): Long = operation match {
+    case Operation.Tokenize => TokenizeRequestOverhead
+    case Operation.Detokenize => DetokenizeRequestOverhead
+  }
+
+  /** An upper bound on the bytes `value` adds to a request of `operation`. */
+  def itemBytes(operation: Operation, value: String): Long = jsonStringBytes(value) + (operation match {
+    case Operation.Tokenize => TokenizeItemOverhead
+    case Operation.Detokenize => DetokenizeItemOverhead
+  })
 
   /**
    * An upper bound on the bytes `value` takes inside a JSON string as Jackson writes it (UTF-8,
@@ -99,7 +114,7 @@ object WireProtocol {
     var success: Option[Boolean] = None
     var token: String = null
     var echo: String = null
-    var retryable = false
+    var retryable: Option[Boolean] = None
     while (parser.nextToken() == JsonToken.FIELD_NAME) {
       val field = parser.currentName()
       val valueToken = parser.nextToken()
@@ -109,7 +124,8 @@ object WireProtocol {
           success = Some(valueToken == JsonToken.VALUE_TRUE)
         case "token" if valueToken == JsonToken.VALUE_STRING => token = parser.getText
         case "data" if valueToken == JsonToken.VALUE_STRING => echo = parser.getText
-        case "retryable" => retryable = valueToken == JsonToken.VALUE_TRUE
+        case "retryable" if valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE =>
+          retryable = Some(valueToken == JsonToken.VALUE_TRUE)
         case _ => parser.skipChildren()
       }
     }

@@ -16,7 +16,8 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
  * [[BatchTokenizeIterator]] and reports its figures as SQL metrics (Spark UI) and to the
  * session's [[TegridyAccumulator]] (`tegridy_tokens.metrics(spark)`) when the task ends.
  */
-case class BatchTokenizeExec(calls: Seq[Expression], resultAttrs: Seq[Attribute], child: SparkPlan) extends UnaryExecNode {
+case class BatchTokenizeExec(calls: Seq[Expression], resultAttrs: Seq[Attribute], child: SparkPlan, rowLimit: Option[Int])
+  extends UnaryExecNode {
 
   override def output: Seq[Attribute] = child.output ++ resultAttrs
   override def producedAttributes: AttributeSet = AttributeSet(resultAttrs)
@@ -38,14 +39,15 @@ case class BatchTokenizeExec(calls: Seq[Expression], resultAttrs: Seq[Attribute]
   override protected def doExecute(): RDD[InternalRow] = {
     val sqlMetrics = metrics
     val sessionMetrics = accumulator
-    val (calls, childOutput, output) = (this.calls, child.output, this.output)
+    val (calls, childOutput, output, rowLimit) = (this.calls, child.output, this.output, this.rowLimit)
     child.execute().mapPartitions({ rows =>
       val stats = new TegridyStats
-      val iterator = new BatchTokenizeIterator(rows, calls, childOutput, output, stats)
-      TaskContext.get().addTaskCompletionListener[Unit] { _ =>
+      val iterator = new BatchTokenizeIterator(rows, calls, childOutput, output, stats, rowLimit)
+      TaskContext.get().addTaskCompletionListener[Unit] { task =>
         iterator.close()
         Counter.all.foreach(counter => sqlMetrics(counter.key).add(stats.get(counter)))
-        sessionMetrics.add(stats)
+        // A failed attempt's rows are counted again by its retry; its calls and retries happened once.
+        sessionMetrics.add(if (task.isFailed()) stats.withoutWork else stats)
       }
       iterator
     }, preservesPartitioning = true)

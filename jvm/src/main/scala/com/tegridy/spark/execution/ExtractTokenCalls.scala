@@ -6,6 +6,7 @@ import org.apache.spark.sql.catalyst.expressions._
 import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression
 import org.apache.spark.sql.catalyst.plans.logical._
 import org.apache.spark.sql.catalyst.rules.Rule
+import org.slf4j.LoggerFactory
 
 import com.tegridy.spark.execution.GuardedCalls.hasCall
 import com.tegridy.spark.expressions.TegridyStringFunction
@@ -23,17 +24,29 @@ import com.tegridy.spark.expressions.TegridyStringFunction
  *     carries its guard (GuardedCalls), so no value of an untaken branch is ever sent;
  *     calls over other calls are peeled off one layer per BatchTokenize.
  *
+ * Before that, `transform(arr, x -> tegridy_tokenize_hp(f(x)))` becomes the array form
+ * `tegridy_tokenize_hp(transform(arr, x -> f(x)))`, which batches; after it, a LIMIT above a
+ * BatchTokenize (through Projects and Filters) caps its read-ahead.
+ *
  * A call that cannot move (its argument reads several children, a lambda variable, an
  * aggregate or window result) stays where it is and is evaluated by `eval`, which is correct,
- * only slower.
+ * only slower: it is counted in `rows_unbatched` and named, with the reason, in one WARN line.
+ * A correlated subquery is left alone, as ExtractPythonUDFs does; once Spark has rewritten it
+ * into a join, BatchTokenizeStrategy extracts its calls.
  */
 object ExtractTokenCalls extends Rule[LogicalPlan] {
+  private val warnings = LoggerFactory.getLogger(getClass)
 
   override def apply(plan: LogicalPlan): LogicalPlan = plan match {
-    // As in ExtractPythonUDFs: a correlated subquery is rewritten into a join later on.
     case s: Subquery if s.correlated => plan
     case _ if !plan.exists(_.expressions.exists(hasCall)) => plan
     case _ =>
+      val done = markLimits(extractAll(plan.transformAllExpressions(batchLambdas)))
+      warnUnbatched(done)
+      done
+  }
+
+  private def extractAll(plan: LogicalPlan): LogicalPlan = {
       val aboveAggregates = plan.transformUp {
         case agg: Aggregate if agg.aggregateExpressions.exists(callOverAggregate(_, agg)) => moveAboveAggregate(agg)
       }
@@ -45,6 +58,68 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
         case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) => extract(operator)
       }
   }
+
+  // ---- before: a lambda that only tokenizes its element becomes the array form ----
+
+  private val batchLambdas: PartialFunction[Expression, Expression] = {
+    case ArrayTransform(array, LambdaFunction(call: TegridyStringFunction, Seq(element: NamedLambdaVariable), _))
+        if !call.overArray && !hasCall(call.child) && readsOnly(call.child, element) =>
+      val elements = call.child match {
+        case variable: NamedLambdaVariable if variable.exprId == element.exprId => array
+        case body => ArrayTransform(array, LambdaFunction(body, Seq(element)))
+      }
+      call.withNewChildren(Seq(elements))
+  }
+
+  private def readsOnly(body: Expression, element: NamedLambdaVariable): Boolean =
+    body.collect { case v: NamedLambdaVariable => v.exprId }.forall(_ == element.exprId)
+
+  // ---- after: a LIMIT above caps the read-ahead ----
+
+  private def markLimits(plan: LogicalPlan): LogicalPlan = plan.transformDown {
+    case limit @ LocalLimit(IntegerLiteral(n), child) => limit.withNewChildren(Seq(limitBelow(child, n)))
+  }
+
+  private def limitBelow(plan: LogicalPlan, n: Int): LogicalPlan = plan match {
+    case batch: BatchTokenize =>
+      batch.copy(child = limitBelow(batch.child, n), rowLimit = Some(batch.rowLimit.fold(n)(math.min(_, n))))
+    case _: Project | _: Filter | _: LocalRowsBarrier => plan.withNewChildren(Seq(limitBelow(plan.children.head, n)))
+    case other => other
+  }
+
+  // ---- what stays row by row is said once per query, with why, never with a value ----
+
+  // Plans already warned about, by identity: a fixed-point batch applies the rule again to the same plan.
+  private val warned = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap[Integer, java.lang.Boolean]() {
+    override def removeEldestEntry(eldest: java.util.Map.Entry[Integer, java.lang.Boolean]): Boolean = size() > 256
+  })
+
+  private def warnUnbatched(plan: LogicalPlan): Unit = {
+    val left = plan.flatMap {
+      case _: BatchTokenize => Nil
+      case operator => operator.expressions.flatMap(unbatchedCalls(_, operator))
+    }.distinct
+    if (left.nonEmpty && warned.put(System.identityHashCode(plan), java.lang.Boolean.TRUE) == null) {
+      warnings.warn(s"${left.size} call(s) in this query are evaluated row by row, not batched (counted in the " +
+        s"rows_unbatched metric): ${left.mkString("; ")}")
+    }
+  }
+
+  private def unbatchedCalls(e: Expression, operator: LogicalPlan): Seq[String] = e match {
+    case _: SubqueryExpression => Nil // its plan is optimized on its own, or becomes a join batched at planning
+    case call: TegridyStringFunction if !hasCall(call.child) => Seq(s"${call.prettyName}: ${whyUnbatched(call, operator)}")
+    case other => other.children.flatMap(unbatchedCalls(_, operator))
+  }
+
+  private def whyUnbatched(call: TegridyStringFunction, operator: LogicalPlan): String =
+    if (call.child.exists(e => e.isInstanceOf[NamedLambdaVariable] || e.isInstanceOf[LambdaFunction]))
+      "its argument uses a lambda variable (e.g. inside filter or aggregate over an array); use the array form " +
+        "tegridy_tokenize_hp(array) where you can"
+    else if (call.child.exists(e => e.isInstanceOf[AggregateExpression] || e.isInstanceOf[WindowExpression]))
+      "its argument reads an aggregate or window result"
+    else if (call.child.exists(_.isInstanceOf[OuterReference])) "its argument reads an outer query's column"
+    else if (operator.children.size > 1) "its argument reads columns of more than one input (e.g. both sides of a join)"
+    else s"it sits in a ${operator.nodeName} operator, which the rule does not rewrite"
 
   // ---- step 1: calls over aggregate results are evaluated after the aggregate ----
 
@@ -108,7 +183,8 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
       case _ => false
     }
 
-  private def extract(operator: LogicalPlan): LogicalPlan = {
+  /** The operator with its movable calls in BatchTokenize nodes below it; itself when none can move. */
+  private[execution] def extract(operator: LogicalPlan): LogicalPlan = {
     // Per child: the calls it will evaluate, keyed by canonical form (equal calls once).
     val pulled = operator.children.map(_ => mutable.LinkedHashMap[Expression, (TegridyStringFunction, AttributeReference)]())
     val pull: GuardedCalls.Pull = call =>

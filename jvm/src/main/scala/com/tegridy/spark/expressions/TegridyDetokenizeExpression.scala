@@ -4,7 +4,7 @@ import org.apache.spark.sql.catalyst.expressions.Expression
 
 import com.tegridy.spark.config.TegridyConf
 import com.tegridy.spark.metrics.TegridyAccumulator
-import com.tegridy.spark.runtime.Operation
+import com.tegridy.spark.client.Operation
 
 /** `tegridy_detokenize_hp(token)`: the value behind a token; an unknown token is an error. */
 case class TegridyDetokenizeExpression(child: Expression, conf: TegridyConf, metrics: TegridyAccumulator)

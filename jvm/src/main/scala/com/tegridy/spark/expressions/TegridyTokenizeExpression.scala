@@ -4,7 +4,7 @@ import org.apache.spark.sql.catalyst.expressions.Expression
 
 import com.tegridy.spark.config.TegridyConf
 import com.tegridy.spark.metrics.TegridyAccumulator
-import com.tegridy.spark.runtime.Operation
+import com.tegridy.spark.client.Operation
 
 /** `tegridy_tokenize_hp(value)`: the value's token from the tokenization service. */
 case class TegridyTokenizeExpression(child: Expression, conf: TegridyConf, metrics: TegridyAccumulator)

@@ -3,12 +3,14 @@ package com.tegridy.spark.metrics
 import java.util.concurrent.ConcurrentHashMap
 
 import org.apache.spark.SparkContext
+import org.apache.spark.tegridy.SparkInternals
 import org.apache.spark.util.AccumulatorV2
 
 /**
  * Carries every task's [[TegridyStats]] back to the driver. One per SparkContext, registered
  * there and captured by each query's expressions and operators, so `tegridy_tokens.metrics(spark)`
- * reads the cumulative figures of all executors.
+ * reads the cumulative figures of all executors. Registered to count failed tasks too: a failed
+ * task reports its calls, retries and errors (not its rows, which its retry counts).
  */
 final class TegridyAccumulator extends AccumulatorV2[TegridyStats, TegridyStats] {
   @volatile private var stats = new TegridyStats
@@ -34,7 +36,7 @@ object TegridyAccumulator {
     bySparkContext.keySet().removeIf(_.isStopped) // a stopped context's accumulator is history
     bySparkContext.computeIfAbsent(sc, context => {
       val accumulator = new TegridyAccumulator
-      context.register(accumulator, Name)
+      SparkInternals.registerCountingFailedTasks(context, accumulator, Name)
       accumulator
     })
   }
@@ -47,6 +49,9 @@ object TegridyAccumulator {
     val counts = forContext(sc).value.latencyCounts
     counts.indices.map(i => Array(LatencyHistogram.upperNanos(i) / 1e6, counts(i).toDouble)).toArray
   }
+
+  /** Zeroes the figures (`tegridy_tokens.metrics(spark, reset=True)`). */
+  def reset(sc: SparkContext): Unit = forContext(sc).reset()
 
   /** The cumulative figures of `sc`'s jobs so far, with the contract's keys. */
   def snapshot(sc: SparkContext): java.util.Map[String, java.lang.Double] = {

@@ -39,6 +39,13 @@ final class TegridyStats extends Serializable {
     }
   }
 
+  /** These figures without the work counters: what a failed task reports. */
+  def withoutWork: TegridyStats = {
+    val kept = copy()
+    Counter.all.filter(_.work).foreach(c => kept.counters.set(c.index, 0))
+    kept
+  }
+
   def copy(): TegridyStats = {
     val fresh = new TegridyStats
     fresh.mergeFrom(this)
@@ -56,14 +63,18 @@ final class TegridyStats extends Serializable {
 }
 
 object TegridyStats {
-  /** One counter: its index, its key for Python and its label in the Spark UI. */
-  sealed abstract class Counter(val index: Int, val key: String, val label: String)
+  /**
+   * One counter: its index, its key for Python and its label in the Spark UI. `work` counters
+   * describe the rows a task went through; a failed task's are dropped (Spark runs the task
+   * again and counts them then), while its calls, retries and errors are kept.
+   */
+  sealed abstract class Counter(val index: Int, val key: String, val label: String, val work: Boolean = false)
 
   object Counter {
-    case object Rows extends Counter(0, "rows", "rows")
-    case object DistinctValues extends Counter(1, "distinct_values", "distinct values looked up")
-    case object CacheHits extends Counter(2, "cache_hits", "cache hits")
-    case object SharedInFlight extends Counter(3, "shared_in_flight", "values shared with another task's request")
+    case object Rows extends Counter(0, "rows", "rows", work = true)
+    case object DistinctValues extends Counter(1, "distinct_values", "distinct values looked up", work = true)
+    case object CacheHits extends Counter(2, "cache_hits", "cache hits", work = true)
+    case object SharedInFlight extends Counter(3, "shared_in_flight", "values shared with another task's request", work = true)
     case object Invocations extends Counter(4, "invocations", "Lambda invocations")
     case object ValuesSent extends Counter(5, "values_sent", "values sent")
     case object BytesSent extends Counter(6, "bytes_sent", "bytes sent")
@@ -71,11 +82,20 @@ object TegridyStats {
     case object Retries extends Counter(8, "retries", "retries")
     case object Throttles extends Counter(9, "throttles", "throttled invocations")
     case object Errors extends Counter(10, "errors", "values failed")
-    case object NullsOrBlanks extends Counter(11, "nulls_or_blanks", "NULL or blank values (not sent)")
+    case object NullsOrBlanks extends Counter(11, "nulls_or_blanks", "NULL or blank values (not sent)", work = true)
     case object InvocationNanos extends Counter(12, "invocation_time_ns", "time in invocations (ns)")
     case object Bisections extends Counter(13, "bisections", "batches split to isolate a failing value")
+    case object RowsUnbatched extends Counter(14, "rows_unbatched", "rows evaluated one by one (not batched)", work = true)
+    case object RetriesThrottled extends Counter(15, "retries_throttled", "retries after throttling")
+    case object RetriesServerError extends Counter(16, "retries_server_error", "retries after a 5xx")
+    case object RetriesTimeout extends Counter(17, "retries_timeout", "retries after a timeout")
+    case object RetriesConnection extends Counter(18, "retries_connection", "retries after a connection error")
+    case object RetriesFunctionError extends Counter(19, "retries_function_error", "retries after a function error")
+    case object RetriesItem extends Counter(20, "retries_item", "retries of values the service failed alone")
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
-      BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections)
+      BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
+      RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
+      RetriesItem)
   }
 }

@@ -3,6 +3,8 @@ package com.tegridy.spark.runtime
 import java.util.concurrent.{CompletableFuture, Future => JFuture}
 import java.util.concurrent.atomic.AtomicReference
 
+import com.tegridy.spark.client.{Answer, Operation}
+
 /**
  * One invocation's worth of values, owned by the task that submitted it. Its futures are the
  * ones other tasks may be waiting on (single-flight), so however the job ends (answered,
@@ -12,7 +14,7 @@ import java.util.concurrent.atomic.AtomicReference
 final class BatchJob(
     val operation: Operation,
     val keys: IndexedSeq[String],
-    val futures: IndexedSeq[CompletableFuture[AnyRef]],
+    val futures: IndexedSeq[CompletableFuture[Answer]],
     release: BatchJob => Unit,
     abortCall: Thread => Unit = _ => ()) {
 
@@ -25,9 +27,9 @@ final class BatchJob(
 
   private[runtime] def attach(future: JFuture[_]): Unit = handle.set(future)
 
-  /** Completes every still-open future as abandoned, then frees the in-flight entries. */
+  /** Completes every still-open future as abandoned (sharers ask again), then frees the in-flight entries. */
   private[runtime] def abandon(): Unit = {
-    futures.foreach(_.completeExceptionally(new AbandonedRequest))
+    futures.foreach(_.complete(Answer.Abandoned))
     release(this)
   }
 

@@ -4,9 +4,10 @@ import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, LinkedBlockin
 import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
 
 import com.github.benmanes.caffeine.cache.Cache
+import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.cache.TokenCache
-import com.tegridy.spark.client.{TokenServiceClient, ValueFailure, WireProtocol}
+import com.tegridy.spark.client.{Answer, Failure, Operation, ServiceFailure, TokenServiceClient, ValueFailure}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.metrics.TegridyStats
@@ -18,7 +19,8 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
  *    fresh one), off when `cache.maxEntries` is 0;
  *  - an in-flight map per operation, so that two tasks needing the same value share one request;
  *  - the service client and `maxInFlight` invocation threads.
- * Rows never reach this level: callers hand it distinct values and get futures back.
+ * Rows never reach this level: a task's [[BatchCollector]] hands it distinct values and gets
+ * futures back. Runtimes are leased ([[TegridyRuntime.acquire]]); an idle one is closed.
  */
 final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyConf => TokenServiceClient) {
   val client: TokenServiceClient = newClient(conf)
@@ -26,8 +28,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   private val caches: IndexedSeq[Option[Cache[String, String]]] =
     Operation.all.map(_ => TokenCache.create(conf.cacheMaxEntries)).toIndexedSeq
 
-  private val inFlight: IndexedSeq[ConcurrentHashMap[String, CompletableFuture[AnyRef]]] =
-    Operation.all.map(_ => new ConcurrentHashMap[String, CompletableFuture[AnyRef]]()).toIndexedSeq
+  private val inFlight: IndexedSeq[ConcurrentHashMap[String, CompletableFuture[Answer]]] =
+    Operation.all.map(_ => new ConcurrentHashMap[String, CompletableFuture[Answer]]()).toIndexedSeq
 
   private val invokers: ThreadPoolExecutor = {
     val pool = new ThreadPoolExecutor(conf.maxInFlight, conf.maxInFlight, 30, TimeUnit.SECONDS,
@@ -36,6 +38,12 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     pool
   }
 
+  // The lease, guarded by the registry's lock.
+  private var users = 0
+  private var lastUsedNanos = System.nanoTime()
+  @volatile private var closed = false
+  def isClosed: Boolean = closed
+
   /** Diagnostics, executor-wide: claims that joined another task's request, and open requests. */
   private val sharedClaims = new AtomicLong()
   def sharedClaimCount: Long = sharedClaims.get()
@@ -43,6 +51,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   private val activeInvocations = new AtomicInteger()
   /** Batches whose call is under way on an invocation thread right now. */
   def activeInvocationCount: Int = activeInvocations.get()
+  /** Invocation threads alive now (they exit after 30 s idle, and at close). */
+  def liveThreadCount: Int = invokers.getPoolSize
 
   /** The cached answer, or null. */
   def cached(operation: Operation, key: String): String =
@@ -55,12 +65,12 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
    * The future that will answer `key`, and whether the caller owns it (must send it in a
    * batch) or shares another task's request.
    */
-  def claim(operation: Operation, key: String): (CompletableFuture[AnyRef], Boolean) = {
-    val mine = new CompletableFuture[AnyRef]()
+  def claim(operation: Operation, key: String): (CompletableFuture[Answer], Boolean) = {
+    val mine = new CompletableFuture[Answer]()
     val map = inFlight(operation.index)
     var existing = map.putIfAbsent(key, mine)
     // An abandoned request may linger for a moment before its entry is freed: take its place.
-    while (existing != null && existing.isCompletedExceptionally) {
+    while (existing != null && existing.isDone && (existing.getNow(null) eq Answer.Abandoned)) {
       existing = if (map.replace(key, existing, mine)) null else map.putIfAbsent(key, mine)
     }
     if (existing != null) {
@@ -70,33 +80,29 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       // Answered between the caller's cache miss and this claim: no need to ask again.
       val answer = cached(operation, key)
       if (answer != null) {
-        inFlight(operation.index).remove(key, mine)
-        mine.complete(answer)
+        map.remove(key, mine)
+        mine.complete(Answer.Token(answer))
       }
       (mine, true)
     }
   }
 
-  /**
-   * A value that alone would make a request larger than `batch.maxBytes` is never sent: this is
-   * its failure, or None when it fits.
-   */
-  def tooLarge(operation: Operation, key: String): Option[ValueFailure] = {
-    val size = operation.requestOverhead + operation.itemOverhead + WireProtocol.jsonStringBytes(key)
-    if (size <= conf.batchMaxBytes) None
-    else Some(ValueFailure(s"a value is larger than one invocation may carry (spark.tegridy.batch.maxBytes = " +
-      s"${conf.batchMaxBytes} bytes); it was not sent", 1))
-  }
+  def requestOverheadBytes(operation: Operation): Long = client.requestOverheadBytes(operation)
+  def itemBytes(operation: Operation, key: String): Long = client.itemBytes(operation, key)
+
+  /** A value that alone would make a request larger than `batch.maxBytes`: never sent. */
+  def tooLarge: ValueFailure = ValueFailure(s"a value is larger than one invocation may carry " +
+    s"(spark.tegridy.batch.maxBytes = ${conf.batchMaxBytes} bytes); it was not sent", 1)
 
   /** Bytes that are not UTF-8 would reach the service altered (as U+FFFD): never sent. */
   def invalidUtf8: ValueFailure = TegridyRuntime.InvalidUtf8
 
   /** Gives up owned keys that were never sent (their task ended): sharers will ask again. */
-  def abandon(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]]): Unit =
+  def abandon(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[Answer]]): Unit =
     new BatchJob(operation, keys, futures, release).abandon()
 
   /** Sends one batch of owned keys on an invocation thread; answers complete their futures. */
-  def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[AnyRef]],
+  def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[Answer]],
       stats: TegridyStats): BatchJob = {
     val job = new BatchJob(operation, keys, futures, release, client.abort)
     try job.attach(invokers.submit(new Runnable { def run(): Unit = execute(job, stats) }))
@@ -104,19 +110,30 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     job
   }
 
+  /**
+   * What a failed value gives its rows: NULL for a value failure under onError=null (counted);
+   * otherwise the query fails, naming the count and the cause, never the value. A service
+   * failure fails the query whatever `onError` says.
+   */
+  def onFailure(failure: Failure, function: String, stats: TegridyStats): UTF8String = {
+    stats.increment(Counter.Errors)
+    failure match {
+      case _: ValueFailure if conf.onError == OnError.Null => null
+      case value: ValueFailure => throw TegridyTokenizationException.valueFailed(function, conf.describeTarget, value)
+      case service: ServiceFailure => throw TegridyTokenizationException.serviceFailed(function, conf.describeTarget, service)
+    }
+  }
+
   private def execute(job: BatchJob, stats: TegridyStats): Unit = {
     activeInvocations.incrementAndGet()
     job.calling(Thread.currentThread())
     try {
-      val answers: Array[AnyRef] = job.operation match {
-        case Operation.Tokenize => client.tokenize(job.keys, stats)
-        case Operation.Detokenize => client.detokenize(job.keys, stats)
-      }
+      val answers = client.call(job.operation, job.keys, stats)
       val cache = caches(job.operation.index)
       var i = 0
       while (i < answers.length) {
         answers(i) match {
-          case answer: String => cache.foreach(_.put(job.keys(i), answer))
+          case Answer.Token(text) => cache.foreach(_.put(job.keys(i), text))
           case _ =>
         }
         job.futures(i).complete(answers(i))
@@ -141,51 +158,66 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     }
   }
 
-  /**
-   * The direct path for one value (`eval` in plans the rule left alone): cache, then a batch of
-   * one, sharing any request already in flight. None only under onError=null.
-   */
-  def resolveOne(operation: Operation, value: String, function: String, stats: TegridyStats): Option[String] = {
-    stats.increment(Counter.DistinctValues)
-    val hit = cached(operation, value)
-    if (hit != null) {
-      stats.increment(Counter.CacheHits)
-      return Some(hit)
-    }
-    var answer: AnyRef = tooLarge(operation, value).orNull
-    while (answer == null) {
-      val (future, owner) = claim(operation, value)
-      if (owner && !future.isDone) submit(operation, IndexedSeq(value), IndexedSeq(future), stats)
-      else if (!owner) stats.increment(Counter.SharedInFlight)
-      answer = try future.get() catch {
-        case e: java.util.concurrent.ExecutionException if e.getCause.isInstanceOf[AbandonedRequest] => null
-        case e: java.util.concurrent.ExecutionException => throw e.getCause
-      }
-    }
-    answer match {
-      case token: String => Some(token)
-      case failure: ValueFailure => onFailure(failure, function, stats)
-    }
-  }
-
-  /** onError=null: NULL, counted; onError=fail: the query fails, naming no value. */
-  def onFailure(failure: ValueFailure, function: String, stats: TegridyStats): Option[String] = {
-    stats.increment(Counter.Errors)
-    conf.onError match {
-      case OnError.Null => None
-      case OnError.Fail => throw new TegridyTokenizationException(function, conf.describeTarget, failure.reason, failure.batchSize)
-    }
+  /** Threads, connections and cache go; only ever called with no user left. */
+  private def close(): Unit = {
+    closed = true
+    invokers.shutdownNow()
+    caches.foreach(_.foreach(_.invalidateAll()))
+    try client.close() catch { case scala.util.control.NonFatal(_) => }
   }
 }
 
 object TegridyRuntime {
   private val InvalidUtf8 = ValueFailure("the value is not valid UTF-8 and was not sent; repair it first " +
     "(e.g. make_valid_utf8(col)) or filter it out (is_valid_utf8(col))", 1)
-  private val runtimes = new ConcurrentHashMap[TegridyConf, TegridyRuntime]()
 
-  /** This JVM's runtime for `conf`, created on first use. */
-  def forConf(conf: TegridyConf): TegridyRuntime =
-    runtimes.computeIfAbsent(conf, c => new TegridyRuntime(c, TokenServiceClient.forLambda))
+  /** How long a runtime nobody uses stays open, and how many idle ones are kept at most. */
+  private val IdleNanos = TimeUnit.SECONDS.toNanos(120)
+  private val MaxIdle = 3
+
+  private val runtimes = new java.util.LinkedHashMap[TegridyConf, TegridyRuntime]()
+  sys.addShutdownHook(closeIdle(force = true))
+
+  /**
+   * This JVM's runtime for `conf`, created on first use, leased until [[release]]. Each lease
+   * also closes runtimes that nobody has used for a while, and all but the newest few idle ones:
+   * changing a setting makes a new runtime, and the old one must not hold its threads forever.
+   */
+  def acquire(conf: TegridyConf): TegridyRuntime = runtimes.synchronized {
+    var runtime = runtimes.get(conf)
+    if (runtime == null || runtime.closed) {
+      runtime = new TegridyRuntime(conf, TokenServiceClient.forLambda)
+      runtimes.put(conf, runtime)
+    }
+    runtime.users += 1
+    runtime.lastUsedNanos = System.nanoTime()
+    closeIdle(force = false)
+    runtime
+  }
+
+  def release(runtime: TegridyRuntime): Unit = runtimes.synchronized {
+    runtime.users -= 1
+    runtime.lastUsedNanos = System.nanoTime()
+    closeIdle(force = false)
+  }
+
+  /** Runtimes open in this JVM (diagnostics and tests). */
+  def openCount: Int = runtimes.synchronized(runtimes.size)
+
+  /** Closes every idle runtime (the application ended, or the JVM exits when `force`). */
+  def closeIdle(force: Boolean): Unit = runtimes.synchronized {
+    val now = System.nanoTime()
+    val idle = new java.util.ArrayList[TegridyRuntime]()
+    runtimes.values.forEach(r => if (r.users <= 0) idle.add(r))
+    idle.sort((a, b) => java.lang.Long.compare(b.lastUsedNanos, a.lastUsedNanos)) // newest first
+    var kept = 0
+    idle.forEach { r =>
+      if (force || now - r.lastUsedNanos > IdleNanos || kept >= MaxIdle) {
+        runtimes.remove(r.conf, r)
+        r.close()
+      } else kept += 1
+    }
+  }
 
   /** A runtime over a given client, outside the shared registry (tests). */
   def withClient(conf: TegridyConf, client: TegridyConf => TokenServiceClient): TegridyRuntime =

@@ -18,7 +18,7 @@ class WireProtocolSuite extends AnyFunSuite {
   test("tokenize responses are read in order, failures kept in place") {
     val body = """{"responses":[{"success":true,"token":"t1","data":"v1"},{"success":false,"error":"nope"},{"token":"t3","success":true}]}"""
     val out = WireProtocol.parseTokenizeResponse(body.getBytes(UTF_8), IndexedSeq("v1", "v2", "v3"))
-    assert(out.toSeq == Seq(Right("t1"), Left(WireProtocol.ItemFailure(retryable = false)), Right("t3")))
+    assert(out.toSeq == Seq(Right("t1"), Left(WireProtocol.ItemFailure(retryable = None)), Right("t3")))
   }
 
   test("a wrong count is a protocol violation naming the counts") {

@@ -5,7 +5,7 @@ import org.scalatest.funsuite.AnyFunSuite
 import com.tegridy.spark.errors.TegridyConfigException
 
 class TegridyConfSuite extends AnyFunSuite {
-  private val required = Map(TegridyConf.FunctionName -> "tegridy-tokens")
+  private val required = Map(Settings.FunctionName.key -> "tegridy-tokens")
 
   test("defaults follow the contract") {
     val conf = TegridyConf.from(required)
@@ -18,20 +18,20 @@ class TegridyConfSuite extends AnyFunSuite {
 
   test("a missing function name says which key to set and how") {
     val error = intercept[TegridyConfigException](TegridyConf.from(Map.empty))
-    assert(error.key == TegridyConf.FunctionName)
+    assert(error.key == Settings.FunctionName.key)
     assert(error.getMessage.contains("spark.tegridy.lambda.functionName is not set"))
   }
 
   test("an out-of-range value names the key and the allowed range") {
-    val error = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.BatchMaxBytes -> "7000000")))
+    val error = intercept[TegridyConfigException](TegridyConf.from(required + (Settings.BatchMaxBytes.key -> "7000000")))
     assert(error.getMessage == "spark.tegridy.batch.maxBytes must be between 1024 and 6291456, got 7000000")
-    val notANumber = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.MaxInFlight -> "lots")))
+    val notANumber = intercept[TegridyConfigException](TegridyConf.from(required + (Settings.MaxInFlight.key -> "lots")))
     assert(notANumber.getMessage.contains("spark.tegridy.maxInFlight must be a whole number between 1 and 1024"))
   }
 
   test("onError accepts fail and null only") {
-    assert(TegridyConf.from(required + (TegridyConf.OnErrorKey -> "NULL")).onError == OnError.Null)
-    val error = intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.OnErrorKey -> "skip")))
+    assert(TegridyConf.from(required + (Settings.OnErrorSetting.key -> "NULL")).onError == OnError.Null)
+    val error = intercept[TegridyConfigException](TegridyConf.from(required + (Settings.OnErrorSetting.key -> "skip")))
     assert(error.getMessage.contains("must be one of fail, null"))
   }
 
@@ -41,11 +41,11 @@ class TegridyConfSuite extends AnyFunSuite {
   }
 
   test("only loopback endpoints count as local") {
-    assert(TegridyConf.from(required + (TegridyConf.Endpoint -> "http://127.0.0.1:9001")).endpointIsLoopback)
-    assert(TegridyConf.from(required + (TegridyConf.Endpoint -> "http://localhost:9001")).endpointIsLoopback)
-    assert(!TegridyConf.from(required + (TegridyConf.Endpoint -> "https://lambda.us-east-1.amazonaws.com")).endpointIsLoopback)
+    assert(TegridyConf.from(required + (Settings.Endpoint.key -> "http://127.0.0.1:9001")).endpointIsLoopback)
+    assert(TegridyConf.from(required + (Settings.Endpoint.key -> "http://localhost:9001")).endpointIsLoopback)
+    assert(!TegridyConf.from(required + (Settings.Endpoint.key -> "https://lambda.us-east-1.amazonaws.com")).endpointIsLoopback)
     assert(!TegridyConf.from(required).endpointIsLoopback)
-    intercept[TegridyConfigException](TegridyConf.from(required + (TegridyConf.Endpoint -> "127.0.0.1:9001")))
+    intercept[TegridyConfigException](TegridyConf.from(required + (Settings.Endpoint.key -> "127.0.0.1:9001")))
   }
 
   test("equal settings give equal configurations (one runtime per configuration)") {

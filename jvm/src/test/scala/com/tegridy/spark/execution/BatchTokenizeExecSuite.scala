@@ -9,7 +9,7 @@ import org.apache.spark.sql.types.StringType
 import org.apache.spark.unsafe.types.UTF8String
 import org.scalatest.funsuite.AnyFunSuite
 
-import com.tegridy.spark.config.TegridyConf
+import com.tegridy.spark.config.{Settings, TegridyConf}
 import com.tegridy.spark.expressions.TegridyTokenizeExpression
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 import com.tegridy.spark.runtime.TegridyRuntime
@@ -79,9 +79,9 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
   test("two tasks needing the same values share one request (single-flight)") {
     lambda.reset()
     withConf("spark.tegridy.cache.maxEntries" -> "0") {
-      val conf = TegridyConf.from(Map(TegridyConf.FunctionName -> lambda.functionName,
-        TegridyConf.Endpoint -> lambda.endpoint, TegridyConf.CacheMaxEntries -> "0"))
-      val runtime = TegridyRuntime.forConf(conf)
+      val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName,
+        Settings.Endpoint.key -> lambda.endpoint, Settings.CacheMaxEntries.key -> "0"))
+      val runtime = TegridyRuntime.acquire(conf)
       val sharedBefore = runtime.sharedClaimCount
       // Answer only once the second task has joined the first task's request for all 200 values.
       lambda.respond = values => {
@@ -101,9 +101,9 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     lambda.reset()
     val gate = new CountDownLatch(1)
     lambda.respond = values => { gate.await(60, TimeUnit.SECONDS); FakeLambda.Reply(200, Map.empty, lambda.tokenizeBody(values)) }
-    val conf = TegridyConf.from(Map(TegridyConf.FunctionName -> lambda.functionName, TegridyConf.Endpoint -> lambda.endpoint,
-      TegridyConf.BatchMaxRows -> "50", TegridyConf.MaxInFlight -> "2", TegridyConf.CacheMaxEntries -> "0"))
-    val (rowCap, _) = BatchTokenizeIterator.bufferLimits(TegridyRuntime.forConf(conf))
+    val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName, Settings.Endpoint.key -> lambda.endpoint,
+      Settings.BatchMaxRows.key -> "50", Settings.MaxInFlight.key -> "2", Settings.CacheMaxEntries.key -> "0"))
+    val (rowCap, _) = BatchTokenizeIterator.bufferLimits(TegridyRuntime.acquire(conf))
     val consumed = new AtomicLong()
     val input = Iterator.range(0, 5000).map { i =>
       consumed.incrementAndGet()
@@ -112,7 +112,7 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     val column = AttributeReference("v", StringType)()
     val call = TegridyTokenizeExpression(BoundReference(0, StringType, nullable = true), conf, new TegridyAccumulator)
     val result = AttributeReference("t", StringType)()
-    val iterator = new BatchTokenizeIterator(input, Seq(call.withNewChildren(Seq(column))), Seq(column), Seq(column, result), new TegridyStats)
+    val iterator = new BatchTokenizeIterator(input, Seq(call.withNewChildren(Seq(column))), Seq(column), Seq(column, result), new TegridyStats, None)
     val reader = new Thread(() => { iterator.next(); () })
     reader.start()
     val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
@@ -152,9 +152,9 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     withConf("spark.tegridy.cache.maxEntries" -> "0", "spark.tegridy.batch.maxRows" -> "10") {
       val rows = spark.sql("SELECT tegridy_tokenize_hp(concat('limit-', id)) FROM range(0, 100000, 1, 1) LIMIT 3").collect()
       assert(rows.length == 3)
-      val conf = TegridyConf.from(Map(TegridyConf.FunctionName -> lambda.functionName, TegridyConf.Endpoint -> lambda.endpoint,
-        TegridyConf.CacheMaxEntries -> "0", TegridyConf.BatchMaxRows -> "10"))
-      val runtime = TegridyRuntime.forConf(conf)
+      val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName, Settings.Endpoint.key -> lambda.endpoint,
+        Settings.CacheMaxEntries.key -> "0", Settings.BatchMaxRows.key -> "10"))
+      val runtime = TegridyRuntime.acquire(conf)
       val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
       while (runtime.inFlightCount > 0 && System.nanoTime() < deadline) Thread.sleep(10)
       assert(runtime.inFlightCount == 0)

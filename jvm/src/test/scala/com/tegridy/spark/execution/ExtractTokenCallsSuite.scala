@@ -125,10 +125,16 @@ class ExtractTokenCallsSuite extends AnyFunSuite with LocalSparkSession {
     assert(df.collect().map(_.getString(0)).toSeq == Seq("a@x.com", "b@x.com", "a@x.com"))
   }
 
-  test("a call over a lambda variable stays in place and is still right (eval path)") {
+  test("transform(arr, x -> call(f(x))) becomes the batched array form; other lambdas stay in place, still right") {
     val df = spark.sql("SELECT transform(array(email), x -> tegridy_tokenize_hp(x)) AS t FROM customers WHERE id = 2")
-    assert(batches(optimized(df)).isEmpty)
+    assert(batches(optimized(df)).size == 1)
     assert(df.collect().head.getSeq[String](0) == Seq("T(b@x.com)"))
+    val shaped = spark.sql("SELECT transform(array(email, NULL, ' '), x -> tegridy_tokenize_hp(upper(x))) AS t FROM customers WHERE id = 2")
+    assert(batches(optimized(shaped)).size == 1)
+    assert(shaped.collect().head.getSeq[String](0) == Seq("T(B@X.COM)", null, " "))
+    val filtered = spark.sql("SELECT filter(array(email), x -> tegridy_tokenize_hp(x) IS NOT NULL) AS t FROM customers WHERE id = 2")
+    assert(batches(optimized(filtered)).isEmpty)
+    assert(filtered.collect().head.getSeq[String](0) == Seq("b@x.com"))
   }
 
   test("EXPLAIN shows the node, and no setting") {

@@ -27,7 +27,7 @@ class TokenFunctionsSuite extends AnyFunSuite with LocalSparkSession {
 
   test("a non-string argument is an analysis error that suggests a CAST") {
     val error = intercept[AnalysisException](spark.sql("SELECT tegridy_tokenize_hp(42)").collect())
-    assert(error.getMessage.contains("takes a STRING argument"))
+    assert(error.getMessage.contains("takes a STRING or ARRAY<STRING> argument"))
     assert(error.getMessage.contains("CAST"))
   }
 

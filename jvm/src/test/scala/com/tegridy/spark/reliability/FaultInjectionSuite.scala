@@ -251,7 +251,7 @@ class FaultInjectionSuite extends AnyFunSuite with LocalSparkSession with LogCap
       lambda.respond = values =>
         if (lambda.concurrent.get() > fleetLimit) FakeLambda.throttled
         else Reply(200, Map.empty, lambda.tokenizeBody(values), delayMs = 15)
-      val limiter = TegridyRuntime.forConf(sessionConf()).client.concurrency
+      val limiter = TegridyRuntime.acquire(sessionConf()).client.concurrency
       val samples = new java.util.concurrent.ConcurrentLinkedQueue[Int]()
       val sampler = new Thread(() => {
         try while (true) { samples.add(limiter.currentLimit); Thread.sleep(5) }
@@ -274,7 +274,7 @@ class FaultInjectionSuite extends AnyFunSuite with LocalSparkSession with LogCap
                               |FROM range(0, $Rows, 1, 2)""".stripMargin).collect()
       assert(rows.length == Rows)
       rows.foreach(r => assert(r.getString(1) == s"T(${value(tag, r.getLong(0))})"))
-      val runtime = TegridyRuntime.forConf(sessionConf())
+      val runtime = TegridyRuntime.acquire(sessionConf())
       val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
       while (runtime.inFlightCount > 0 && System.nanoTime() < deadline) Thread.sleep(10)
       assert(runtime.inFlightCount == 0)

@@ -1,0 +1,10 @@
+package com.tegridy.spark.client
+
+/** The two things the service does; each has its own cache and in-flight map, and its own request shape. */
+sealed abstract class Operation(val index: Int, val name: String)
+
+object Operation {
+  case object Tokenize extends Operation(0, "tokenize")
+  case object Detokenize extends Operation(1, "detokenize")
+  val all: Seq[Operation] = Seq(Tokenize, Detokenize)
+}

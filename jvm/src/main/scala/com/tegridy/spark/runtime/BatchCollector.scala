@@ -1,0 +1,145 @@
+package com.tegridy.spark.runtime
+
+import java.util.concurrent.ExecutionException
+
+import scala.collection.mutable
+
+import org.apache.spark.unsafe.types.UTF8String
+
+import com.tegridy.spark.client.{Answer, Operation}
+import com.tegridy.spark.metrics.TegridyStats
+import com.tegridy.spark.metrics.TegridyStats.Counter
+
+/**
+ * The one lookup pipeline, per task and per (runtime, operation). Every value, from a batched
+ * row or from `eval` (a batch of one), takes the same path:
+ *
+ *   NULL or blank -> answered at once, never sent
+ *   invalid UTF-8 -> fails, never sent
+ *   window        -> another row of this task holds the same value: share its slot
+ *   cache         -> the executor's cache has the answer
+ *   claim         -> another task's request is in flight: share it (single-flight)
+ *   batch         -> ours to send: collected until `batch.maxRows` values or `batch.maxBytes`
+ *   send          -> on the runtime's invocation threads, up to `maxInFlight` at once
+ *   answer        -> [[resultOf]] waits, asks again if the request was abandoned, and applies
+ *                    `onError` to a failure
+ */
+final class BatchCollector(
+    val runtime: TegridyRuntime,
+    operation: Operation,
+    function: String,
+    stats: TegridyStats,
+    windowed: Boolean = true) {
+
+  import BatchCollector.WindowCap
+
+  private val conf = runtime.conf
+  // Keyed by the raw bytes: a repeated value is found without decoding it to a String.
+  private val window = if (windowed) new java.util.HashMap[UTF8String, Slot]() else null
+  private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
+  private val unsent = new java.util.HashSet[String]() // its keys, for lookups
+  private val emptyBatchBytes = runtime.requestOverheadBytes(operation)
+  private var batchBytes = emptyBatchBytes
+  private val jobs = mutable.ArrayBuffer[BatchJob]()
+
+  /** The slot that will answer `value` (NULL allowed). */
+  def lookUp(value: UTF8String): Slot = {
+    if (value == null) { stats.increment(Counter.NullsOrBlanks); return Slot.NullValue }
+    if (windowed) {
+      val seen = window.get(value)
+      if (seen != null) return seen
+      // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
+      if (window.size >= WindowCap) window.clear()
+    }
+    val slot =
+      if (BlankValues.isBlank(value)) { stats.increment(Counter.NullsOrBlanks); new Slot(null).settle(value.clone()) }
+      else {
+        stats.increment(Counter.DistinctValues)
+        if (!value.isValid) failed(new Slot(null), runtime.invalidUtf8)
+        else {
+          val key = value.toString
+          val hit = runtime.cached(operation, key)
+          if (hit != null) { stats.increment(Counter.CacheHits); new Slot(key).settle(UTF8String.fromString(hit)) }
+          else claim(new Slot(key))
+        }
+      }
+    if (windowed) window.put(value.clone(), slot) // the row's bytes may be reused: keep a copy
+    slot
+  }
+
+  /** The row's result for `slot`, waiting for its answer; asks again if its request was abandoned. */
+  def resultOf(slot: Slot): UTF8String = {
+    while (!slot.settled) {
+      // Waiting on a batch of ours not yet sent: send it, even if not full.
+      if (!slot.sent) flush()
+      val answer = try slot.future.get() catch { case e: ExecutionException => throw e.getCause }
+      answer match {
+        case Answer.Token(text) => slot.settle(UTF8String.fromString(text))
+        // onError=fail or a service failure throws here; onError=null gives NULL, counted once per value.
+        case Answer.Failed(failure) => slot.settle(runtime.onFailure(failure, function, stats))
+        case Answer.Abandoned => claim(slot) // the task that was asking ended; ask ourselves
+      }
+    }
+    slot.result
+  }
+
+  /** Sends the values collected so far, if any. */
+  def flush(): Unit = if (slots.nonEmpty) {
+    jobs += runtime.submit(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq, stats)
+    slots.foreach(_.sent = true)
+    slots.clear(); unsent.clear()
+    batchBytes = emptyBatchBytes
+    if (jobs.size > 256) jobs.filterInPlace(!_.isDone)
+  }
+
+  /** Window entries are only useful while rows that hold them wait. */
+  def forgetWindow(): Unit = if (windowed) window.clear()
+
+  /** At task end: stop this task's requests; whoever shares them asks again. */
+  def cancelAll(): Unit = {
+    jobs.foreach(job => if (!job.isDone) job.cancel())
+    jobs.clear()
+    runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
+    slots.clear(); unsent.clear()
+  }
+
+  private def claim(slot: Slot): Slot = {
+    val (future, owner) = runtime.claim(operation, slot.key)
+    slot.future = future
+    if (owner) {
+      if (future.isDone) slot.sent = true else add(slot)
+    } else if (unsent.contains(slot.key)) {
+      slot.sent = false // our own batch-to-be holds it (the window was forgotten meanwhile)
+    } else {
+      stats.increment(Counter.SharedInFlight)
+      slot.sent = true
+    }
+    slot
+  }
+
+  private def add(slot: Slot): Unit = {
+    val size = runtime.itemBytes(operation, slot.key)
+    if (emptyBatchBytes + size > conf.batchMaxBytes) {
+      // Alone too large for one invocation: fail it here, never send it.
+      runtime.abandon(operation, IndexedSeq(slot.key), IndexedSeq(slot.future)) // frees the claim
+      failed(slot, runtime.tooLarge)
+      return
+    }
+    if (batchBytes + size > conf.batchMaxBytes) flush()
+    slots += slot
+    unsent.add(slot.key)
+    batchBytes += size
+    if (slots.size >= conf.batchMaxRows) flush()
+  }
+
+  private def failed(slot: Slot, failure: com.tegridy.spark.client.ValueFailure): Slot = {
+    slot.future = java.util.concurrent.CompletableFuture.completedFuture[Answer](Answer.Failed(failure))
+    slot.sent = true
+    slot
+  }
+}
+
+object BatchCollector {
+  /** Distinct values remembered per task window before it is forgotten. */
+  private val WindowCap = 100000
+}

@@ -1,0 +1,35 @@
+package com.tegridy.spark.runtime
+
+import java.util.concurrent.CompletableFuture
+
+import org.apache.spark.unsafe.types.UTF8String
+
+import com.tegridy.spark.client.Answer
+
+/**
+ * One distinct value of a task's window, and where its answer will come from. Rows that hold
+ * the same value hold the same slot. It is settled once its row result is final: the token, the
+ * value itself (blank), or NULL (a NULL value, or a failed value under onError=null).
+ */
+final class Slot private[runtime] (val key: String) {
+  private[runtime] var future: CompletableFuture[Answer] = _
+  /** Its request has left this task's hands (sent, or owned by another task). */
+  private[runtime] var sent: Boolean = false
+  private[runtime] var result: UTF8String = _
+  private[runtime] var settled: Boolean = false
+
+  private[runtime] def settle(value: UTF8String): Slot = {
+    result = value
+    settled = true
+    this
+  }
+
+  /** Its answer is here: taking it will not wait. */
+  def isAnswered: Boolean = settled || (future != null && future.isDone && !future.isCompletedExceptionally &&
+    (future.getNow(Answer.Abandoned) ne Answer.Abandoned))
+}
+
+object Slot {
+  /** The answer for a NULL value: NULL, never sent. */
+  val NullValue: Slot = new Slot(null).settle(null)
+}
