@@ -23,6 +23,8 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   val invocations = new AtomicInteger()
   /** The values (or tokens) of each invocation, in arrival order. */
   val batches = new ConcurrentLinkedQueue[Seq[String]]()
+  /** The function name each invocation was addressed to (from the Invoke path). */
+  val functionsCalled = new ConcurrentLinkedQueue[String]()
   /** The request body size of each invocation, in bytes. */
   val requestBytes = new ConcurrentLinkedQueue[Int]()
   /** Invocations being answered right now, and the most at once. */
@@ -65,6 +67,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
       val event = mapper.readTree(body).asInstanceOf[ObjectNode]
       invocations.incrementAndGet()
       requestBytes.add(body.length)
+      functionsCalled.add(java.net.URLDecoder.decode(exchange.getRequestURI.getPath.split("/")(3), "UTF-8"))
       val now = concurrent.incrementAndGet() // decremented in finally
       maxConcurrent.accumulateAndGet(now, math.max)
       if (jitterMs > 0) Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(jitterMs + 1).toLong)
@@ -98,7 +101,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 
   /** Forget what was recorded and restore the default behaviour. */
   def reset(): Unit = {
-    batches.clear(); requestBytes.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
+    batches.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
     respond = values => Reply(200, Map.empty, tokenizeBody(values))
   }
 

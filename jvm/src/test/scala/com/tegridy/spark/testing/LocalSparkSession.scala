@@ -13,6 +13,9 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
   /** local[N, F]: F > 1 lets a failed task be retried (as on a cluster). */
   protected def master: String = "local[2]"
 
+  /** More settings for the suite's session. */
+  protected def extraConf: Map[String, String] = Map.empty
+
   override protected def beforeAll(): Unit = {
     super.beforeAll()
     lambda = new FakeLambda()
@@ -24,6 +27,7 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
       .config("spark.sql.extensions", classOf[TegridyExtensions].getName)
       .config("spark.tegridy.lambda.functionName", lambda.functionName)
       .config("spark.tegridy.lambda.endpoint", lambda.endpoint)
+      .config(extraConf)
       .getOrCreate()
   }
 
