@@ -51,26 +51,6 @@ def service_stats(endpoint: str) -> dict:
         return json.load(response)
 
 
-def latency_histogram(spark) -> list:
-    """The engine's invocation-latency histogram: [(upper bound ms, count), ...]."""
-    rows = spark._jvm.com.tegridy.spark.metrics.TegridyAccumulator.latencyHistogram(spark._jsc.sc())
-    return [(row[0], row[1]) for row in rows]
-
-
-def percentile(before: list, after: list, p: float):
-    """The p-th percentile (bucket upper bound, ms) of the invocations between two readings."""
-    counts = [(bound, a - b) for (bound, a), (_, b) in zip(after, before)]
-    total = sum(c for _, c in counts)
-    if total == 0:
-        return None
-    seen = 0
-    for bound, count in counts:
-        seen += count
-        if seen >= p * total:
-            return bound
-    return counts[-1][0]
-
-
 def heap_used_mb(spark) -> float:
     runtime = spark._jvm.java.lang.Runtime.getRuntime()
     spark._jvm.java.lang.System.gc()
@@ -89,21 +69,22 @@ def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) 
         out = frame.select(F.sha2("v", 256).alias("t"))
     else:
         out = frame.select(peers[system]("v").alias("t"))
-    before_engine, before_service = tegridy_tokens.metrics(spark), service_stats(endpoint)
-    before_latency = latency_histogram(spark)
-    started = time.perf_counter()
-    out.write.format("noop").mode("overwrite").save()
-    seconds = time.perf_counter() - started
-    engine, service = tegridy_tokens.metrics(spark), service_stats(endpoint)
+    tegridy = system == "tegridy"
+    before_service = service_stats(endpoint)
+    with tegridy_tokens.measure(spark) as measured:  # the engine's own figures for this run only
+        started = time.perf_counter()
+        out.write.format("noop").mode("overwrite").save()
+        seconds = time.perf_counter() - started
+    engine, service = measured.metrics, service_stats(endpoint)
     return {
         "seconds": seconds,
         "rows_per_s": rows / seconds,
         "invocations": service["invocations"] - before_service["invocations"],
         "values_sent": service["values_received"] - before_service["values_received"],
-        "bytes_sent": engine["bytes_sent"] - before_engine["bytes_sent"] if system == "tegridy" else None,
-        "bytes_received": engine["bytes_received"] - before_engine["bytes_received"] if system == "tegridy" else None,
-        "retries": engine["retries"] - before_engine["retries"] if system == "tegridy" else None,
-        "latency_ms_p95": percentile(before_latency, latency_histogram(spark), 0.95) if system == "tegridy" else None,
+        "bytes_sent": engine["bytes_sent"] if tegridy else None,
+        "bytes_received": engine["bytes_received"] if tegridy else None,
+        "retries": engine["retries"] if tegridy else None,
+        "latency_ms_p95": engine["latency_ms_p95"] if tegridy else None,
         "heap_used_mb": heap_used_mb(spark),
     }
 

@@ -9,19 +9,31 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from .connect import TegridyConnectError
+from .engine import JarNotOnClasspathError
 from .jar import JarNotFoundError, jar_path
-from .spark import JarNotOnClasspathError, configure_spark, metrics, register
+from .meter import Measurement, measure, metrics
+from .settings import TegridySettings, UnknownSettingError
+from .spark import configure_spark, register
+
+# Loaded on first use because they import pyspark (see the module docstring).
+_LAZY = ("functions", "tokenize", "detokenize")
 
 __all__ = [
     "configure_spark",
     "register",
     "metrics",
+    "measure",
+    "Measurement",
     "jar_path",
     "functions",
     "tokenize",
     "detokenize",
+    "TegridySettings",
     "JarNotFoundError",
     "JarNotOnClasspathError",
+    "TegridyConnectError",
+    "UnknownSettingError",
 ]
 
 
@@ -31,3 +43,8 @@ def __getattr__(name: str) -> Any:
     if name in ("tokenize", "detokenize"):
         return getattr(import_module(".functions", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # dir() and help() list a module's globals only; the lazy names are not globals until loaded.
+    return sorted(set(globals()) | set(_LAZY))

@@ -3,21 +3,19 @@ is already running (`register`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
+from .connect import is_connect, register_error
+from .engine import EXTENSIONS_CLASS, require_engine
 from .jar import jar_path
-from .settings import to_spark_conf
+from .settings import TegridySettings, check_names, to_spark_conf
 
-EXTENSIONS_CLASS = "com.tegridy.spark.TegridyExtensions"
-REGISTRATION_CLASS = "com.tegridy.spark.TegridyRegistration"
-ACCUMULATOR_CLASS = "com.tegridy.spark.metrics.TegridyAccumulator"
-
-# Keys that are counts (ints); the others are latencies in milliseconds (floats).
-_LATENCY_PREFIX = "latency_ms_"
-
-
-class JarNotOnClasspathError(RuntimeError):
-    """`register` was called on a session whose JVM does not have the engine jar."""
+if TYPE_CHECKING:  # only type checkers read `Unpack`, so Python 3.10 needs no typing_extensions
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 
 def _append(existing: str | None, item: str) -> str:
@@ -25,8 +23,11 @@ def _append(existing: str | None, item: str) -> str:
     return ",".join(parts if item in parts else parts + [item])
 
 
-def configure_spark(builder: Any, **settings: Any) -> Any:
+def configure_spark(builder: Any, **settings: Unpack[TegridySettings]) -> Any:
     """Adds the bundled jar, the SQL extension and the settings to a `SparkSession.builder`.
+
+    On a Spark Connect builder (`.remote(...)`) only the settings are added: the jar and the
+    extension belong to the Connect server (docs/connect.md).
 
     >>> from pyspark.sql import SparkSession
     >>> import tegridy_tokens
@@ -36,53 +37,28 @@ def configure_spark(builder: Any, **settings: Any) -> Any:
     ... ).getOrCreate()  # doctest: +SKIP
     >>> spark.sql("SELECT tegridy_tokenize_hp('jane@example.com')")  # doctest: +SKIP
     """
+    conf = to_spark_conf(settings)
     options = getattr(builder, "_options", {})
-    builder = builder.config("spark.jars", _append(options.get("spark.jars"), jar_path()))
-    builder = builder.config("spark.sql.extensions", _append(options.get("spark.sql.extensions"), EXTENSIONS_CLASS))
-    for key, value in to_spark_conf(settings).items():
+    if "spark.remote" not in options:
+        builder = builder.config("spark.jars", _append(options.get("spark.jars"), jar_path()))
+        builder = builder.config("spark.sql.extensions", _append(options.get("spark.sql.extensions"), EXTENSIONS_CLASS))
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder
 
 
-def _require_engine(spark: Any) -> Any:
-    jvm = spark._jvm
-    try:
-        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
-        jvm.java.lang.Class.forName(REGISTRATION_CLASS, True, loader)
-    except Exception:
-        raise JarNotOnClasspathError(
-            "the Tegridy engine jar is not on this session's classpath. Start the session with it: "
-            "tegridy_tokens.configure_spark(SparkSession.builder, ...), or "
-            "spark-submit --jars $(tegridy-tokens jar), or spark.jars=<path from tegridy_tokens.jar_path()>"
-        ) from None
-    return jvm
-
-
-def metrics(spark: Any) -> dict[str, float]:
-    """Cumulative figures of every tokenize/detokenize this session's jobs ran, from all
-    executors (reported as each task finishes): `rows`, `distinct_values`, `cache_hits`,
-    `shared_in_flight`, `invocations`, `values_sent`, `retries`, `throttles`, `errors`,
-    `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns` (ints) and
-    `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per invocation, from a histogram).
-
-    >>> before = tegridy_tokens.metrics(spark)  # doctest: +SKIP
-    >>> df.write.parquet("out")  # doctest: +SKIP
-    >>> tegridy_tokens.metrics(spark)["invocations"] - before["invocations"]  # doctest: +SKIP
-    40
-    """
-    jvm = _require_engine(spark)
-    snapshot = jvm.com.tegridy.spark.metrics.TegridyAccumulator.snapshot(spark._jsc.sc())
-    return {key: (float(value) if key.startswith(_LATENCY_PREFIX) else int(value)) for key, value in snapshot.items()}
-
-
-def register(spark: Any, **settings: Any) -> None:
+def register(spark: Any, **settings: Unpack[TegridySettings]) -> None:
     """Registers the functions, the batching rule and its planner strategy on a running session
     whose classpath already has the jar, and sets the given settings on it (they apply to queries
-    analysed from now on).
+    analysed from now on). Under Spark Connect it raises `TegridyConnectError`: the Connect server
+    must be started with the jar and the extension (docs/connect.md).
 
     >>> tegridy_tokens.register(spark, function_name="tegridy-tokens")  # doctest: +SKIP
     """
-    jvm = _require_engine(spark)
+    check_names(settings)
+    if is_connect(spark):
+        raise register_error(to_spark_conf(settings))
+    jvm = require_engine(spark)
     for key, value in to_spark_conf(settings).items():
         spark.conf.set(key, value)
     jvm.com.tegridy.spark.TegridyRegistration.register(spark._jsparkSession)
