@@ -112,7 +112,7 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
   }
 
   private def whyUnbatched(call: TegridyStringFunction, operator: LogicalPlan): String =
-    if (call.child.exists(e => e.isInstanceOf[NamedLambdaVariable] || e.isInstanceOf[LambdaFunction]))
+    if (readsOuterLambda(call.child))
       "its argument uses a lambda variable (e.g. inside filter or aggregate over an array); use the array form " +
         "tegridy_tokenize_hp(array) where you can"
     else if (call.child.exists(e => e.isInstanceOf[AggregateExpression] || e.isInstanceOf[WindowExpression]))
@@ -177,11 +177,17 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
 
   /** An argument a projection can evaluate on the child's rows. */
   private def movable(call: TegridyStringFunction): Boolean =
-    call.deterministic && !hasCall(call.child) && !call.child.exists {
-      case _: AggregateExpression | _: WindowExpression | _: Generator | _: NamedLambdaVariable | _: LambdaFunction => true
+    call.deterministic && !hasCall(call.child) && !readsOuterLambda(call.child) && !call.child.exists {
+      case _: AggregateExpression | _: WindowExpression | _: Generator => true
       case _: OuterReference => true
       case _ => false
     }
+
+  /** The expression reads a lambda variable that a lambda around it binds (not one of its own). */
+  private def readsOuterLambda(e: Expression): Boolean = {
+    val bound = e.collect { case LambdaFunction(_, arguments, _) => arguments.collect { case v: NamedLambdaVariable => v.exprId } }.flatten.toSet
+    e.exists { case v: NamedLambdaVariable => !bound.contains(v.exprId); case _ => false }
+  }
 
   /** The operator with its movable calls in BatchTokenize nodes below it; itself when none can move. */
   private[execution] def extract(operator: LogicalPlan): LogicalPlan = {

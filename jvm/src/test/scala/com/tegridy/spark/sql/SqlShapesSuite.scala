@@ -134,6 +134,19 @@ class SqlShapesSuite extends AnyFunSuite with LocalSparkSession with LogCapture 
     }
   }
 
+  test("transform(arr, x -> call(x)) batches its elements across rows") {
+    withConf("spark.tegridy.cache.maxEntries" -> "0") {
+      lambda.reset()
+      val df = spark.sql("SELECT id, transform(array(concat('tr-', id), concat('tr2-', id), NULL), x -> tegridy_tokenize_hp(x)) AS t " +
+        "FROM range(0, 1000, 1, 2)")
+      val rows = df.collect()
+      assert(rows.forall(r => r.getSeq[String](1) == Seq(s"T(tr-${r.getLong(0)})", s"T(tr2-${r.getLong(0)})", null)))
+      assert(batched(df) && lambda.sentValues.size == 2000)
+      assert(lambda.invocations.get() <= 2 * 4 + 2, s"${lambda.invocations.get()} invocations for 2000 elements")
+      info(s"transform over 1000 rows x 2 elements: ${lambda.invocations.get()} invocations")
+    }
+  }
+
   test("a call left row by row is counted in rows_unbatched and named once in a WARN, with no value") {
     val before = stats()
     captured.clear()
