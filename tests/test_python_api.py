@@ -78,12 +78,19 @@ def test_connect_detection_imports_no_connect_module():
     assert done.stdout.split() == ["False", "False"]
 
 
-def test_metrics_on_a_connect_server_without_the_function_is_our_error():
+@pytest.mark.parametrize("listed", [False, True], ids=["not-in-catalog", "listed-but-unresolvable"])
+def test_metrics_on_a_connect_server_without_the_function_is_our_error(listed):
     from pyspark.errors.exceptions.connect import AnalysisException
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
+    class Catalog:
+        def functionExists(self, name):
+            return listed
+
     class ServerWithoutTheJar(ConnectSession):
-        def __init__(self) -> None:  # no server: only `sql` is called
+        catalog = Catalog()
+
+        def __init__(self) -> None:  # no server: only `catalog` and `sql` are used
             pass
 
         def sql(self, query, *args, **kwargs):

@@ -24,6 +24,10 @@ def _typed(figures: dict[str, Any]) -> dict[str, float]:
 def _read_sql(spark: Any) -> dict[str, float]:
     from pyspark.errors import AnalysisException
 
+    # Asked first so that a server without the function costs no failed query (which pyspark
+    # would log at ERROR with the server's stack trace); table functions count as functions here.
+    if not spark.catalog.functionExists("tegridy_metrics"):
+        raise metrics_missing_error()
     try:
         rows = spark.sql("SELECT * FROM tegridy_metrics()").collect()
     except AnalysisException as error:
