@@ -1,0 +1,78 @@
+"""Building the engine from settings: the vault URL, the operations and where the keys are.
+The Lambda handler reads them from its environment; the local server from its arguments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigurationError
+from .keyring import DETOKENIZE, TOKENIZE, load_keyring
+from .tokens import TokenEngine
+from .vault import open_vault, vault_url
+
+BOTH = frozenset({TOKENIZE, DETOKENIZE})
+
+
+def parse_operations(text: str | None, default: frozenset[str]) -> frozenset[str]:
+    """`tokenize`, `detokenize`, `both`, or a comma-separated list of the first two."""
+    if text is None or not text.strip():
+        return default
+    words = {word.strip().lower() for word in text.split(",") if word.strip()}
+    if words == {"both"}:
+        return BOTH
+    if not words or not words <= BOTH:
+        raise ConfigurationError("TEGRIDY_OPERATIONS must be tokenize, detokenize, or both (tokenize,detokenize)")
+    return frozenset(words)
+
+
+class Settings:
+    """What an engine is built from; `from_environment` is the handler's view."""
+
+    def __init__(self, vault: str, operations: frozenset[str], keyring: str | None = None):
+        self.vault = vault
+        self.operations = operations
+        self.keyring = keyring
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        vault = environ.get("TEGRIDY_VAULT")
+        if not vault:
+            raise ConfigurationError("TEGRIDY_VAULT is not set; set it to dynamodb://TABLE_NAME (the shared vault "
+                                     "on AWS) or sqlite:///path/to/vault.db (one instance only)")
+        # On Lambda the default is the narrower operation; each function states its own.
+        operations = parse_operations(environ.get("TEGRIDY_OPERATIONS"), frozenset({TOKENIZE}))
+        return cls(vault_url(vault), operations, environ.get("TEGRIDY_KEYRING") or None)
+
+
+def build_engine(settings: Settings, stateless: bool = False, dynamodb_client: Any = None,
+                 kms: Any = None) -> TokenEngine:
+    """The engine, or KeysNotReady/KeyringError/ConfigurationError naming the fix. Never makes keys."""
+    vault = open_vault(settings.vault, dynamodb_client)
+    keyring = load_keyring(vault, settings.operations, settings.keyring, kms)
+    return TokenEngine(keyring, None if stateless else vault, settings.operations)
+
+
+def default_home() -> Path:
+    """Where the local service keeps its vault and keyring unless told otherwise."""
+    return Path(os.environ.get("TEGRIDY_HOME", Path.home() / ".tegridy"))
+
+
+def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.PathLike[str] | None = None,
+                stateless: bool = False, operations: frozenset[str] = BOTH) -> TokenEngine:
+    """The local service's engine (defaults: vault.db under `default_home()`, keyring.json beside
+    it). The local development convenience: a brand-new SQLite vault with no keyring file gets
+    its keys here, as `tegridy-tokens keys init --keyring` would make them. Anything else (a
+    DynamoDB vault, an existing vault without its keys) is never initialised implicitly.
+    `stateless` skips the vault for values: tokens only, no detokenize."""
+    from .keys import init_keys
+    from .keyring import read_record
+
+    url = vault_url(vault if vault is not None else default_home() / "vault.db")
+    if keyring is None and url.startswith("sqlite://"):
+        keyring = Path(url[len("sqlite://"):]).parent / "keyring.json"
+    store = open_vault(url, create=True)
+    if url.startswith("sqlite://") and keyring is not None and not Path(keyring).exists() and read_record(store) is None:
+        init_keys(store, keyring_path=keyring)
+    return TokenEngine(load_keyring(store, operations, keyring), None if stateless else store, operations)
