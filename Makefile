@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench clean
+.PHONY: build test test-scala test-python demo bench clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -45,5 +45,11 @@ demo: build
 bench: build
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
+# The AWS Lambda package: dist/tegridy-tokens-lambda.zip, the service core and its manylinux
+# wheels for Lambda's Python 3.12 (LAMBDA_ARCH=arm64 for Graviton). See docs/deploy.md.
+LAMBDA_ARCH ?= x86_64
+lambda-package: $(VENV)/.installed
+	$(VENV_PY) deploy/build_lambda_package.py --arch $(LAMBDA_ARCH)
+
 clean:
-	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info
+	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info dist build/lambda
