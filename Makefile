@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench clean lambda-package
+.PHONY: build test test-scala test-python demo bench bench-service clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -44,6 +44,11 @@ demo: build
 # The benchmarks (minutes, not part of `make test`): figures into docs/benchmarks.{json,md,png}.
 bench: build
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+
+# Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn): figures into
+# docs/service_benchmarks.json and docs/benchmarks.md (about a minute).
+bench-service: $(VENV)/.installed
+	$(VENV_PY) benchmarks/service.py $(BENCH_ARGS)
 
 # The AWS Lambda package: dist/tegridy-tokens-lambda.zip, the service core and its manylinux
 # wheels for Lambda's Python 3.12 (LAMBDA_ARCH=arm64 for Graviton). See docs/deploy.md.

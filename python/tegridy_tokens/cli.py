@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--function-name", default="tegridy-tokens", help="the Lambda function name to answer to")
     serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations at once")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added delay per invocation (models a remote fleet)")
-    serve.add_argument("--stateless", action="store_true", help="HMAC tokens only, no vault writes (benchmarks; no detokenize)")
+    serve.add_argument("--stateless", action="store_true", help="HMAC tokens under a throwaway in-memory key, no files, no vault (benchmarks; no detokenize)")
     serve.add_argument("--log-level", default="INFO")
 
     keys = commands.add_parser("keys", help="create, rotate or describe the service's keys (the handler never makes keys)")

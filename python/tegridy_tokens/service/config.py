@@ -4,11 +4,12 @@ The Lambda handler reads them from its environment; the local server from its ar
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigurationError
-from .keyring import DETOKENIZE, TOKENIZE, load_keyring
+from .keyring import DETOKENIZE, TOKENIZE, Keyring, load_keyring
 from .tokens import TokenEngine
 from .vault import open_vault, vault_url
 
@@ -65,9 +66,13 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
     it). The local development convenience: a brand-new SQLite vault with no keyring file gets
     its keys here, as `tegridy-tokens keys init --keyring` would make them. Anything else (a
     DynamoDB vault, an existing vault without its keys) is never initialised implicitly.
-    `stateless` skips the vault for values: tokens only, no detokenize."""
+    `stateless` (benchmarks) touches no file at all: a throwaway token key held in memory, tokens
+    only, no detokenize."""
     from .keys import init_keys
     from .keyring import read_record
+
+    if stateless:
+        return TokenEngine(Keyring("stateless", 0, b"", token_key=secrets.token_bytes(32)), None, operations)
 
     url = vault_url(vault if vault is not None else default_home() / "vault.db")
     if keyring is None and url.startswith("sqlite://"):
@@ -75,4 +80,4 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
     store = open_vault(url, create=True)
     if url.startswith("sqlite://") and keyring is not None and not Path(keyring).exists() and read_record(store) is None:
         init_keys(store, keyring_path=keyring)
-    return TokenEngine(load_keyring(store, operations, keyring), None if stateless else store, operations)
+    return TokenEngine(load_keyring(store, operations, keyring), store, operations)
