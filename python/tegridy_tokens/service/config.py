@@ -51,8 +51,11 @@ def build_engine(settings: Settings, stateless: bool = False, dynamodb_client: A
                  kms: Any = None) -> TokenEngine:
     """The engine, or KeysNotReady/KeyringError/ConfigurationError naming the fix. Never makes keys."""
     vault = open_vault(settings.vault, dynamodb_client)
-    keyring = load_keyring(vault, settings.operations, settings.keyring, kms)
-    return TokenEngine(keyring, None if stateless else vault, settings.operations)
+
+    def load() -> Keyring:
+        return load_keyring(vault, settings.operations, settings.keyring, kms)
+
+    return TokenEngine(load(), None if stateless else vault, settings.operations, reload_keyring=load)
 
 
 def default_home() -> Path:
@@ -80,4 +83,7 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
     store = open_vault(url, create=True)
     if url.startswith("sqlite://") and keyring is not None and not Path(keyring).exists() and read_record(store) is None:
         init_keys(store, keyring_path=keyring)
-    return TokenEngine(load_keyring(store, operations, keyring), store, operations)
+    def load() -> Keyring:
+        return load_keyring(store, operations, keyring)
+
+    return TokenEngine(load(), store, operations, reload_keyring=load)

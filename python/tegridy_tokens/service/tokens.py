@@ -12,12 +12,12 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import VaultUnavailable
 from .keyring import DETOKENIZE, TOKENIZE, Keyring
 from .retry import DEFAULT_BUDGET_S, Deadline
-from .sealing import open_many, seal_many
+from .sealing import open_many, seal_many, version_of
 from .vault import Vault
 
 TOKEN_PREFIX = "tgr_"
@@ -36,10 +36,12 @@ class TokenResult:
 class TokenEngine:
     """Tokenizes and detokenizes whole batches with a constant number of vault calls per chunk."""
 
-    def __init__(self, keyring: Keyring, vault: Vault | None, operations: frozenset[str] = frozenset({TOKENIZE, DETOKENIZE})):
+    def __init__(self, keyring: Keyring, vault: Vault | None, operations: frozenset[str] = frozenset({TOKENIZE, DETOKENIZE}),
+                 reload_keyring: Callable[[], Keyring] | None = None):
         self.keyring = keyring
         self.vault = vault  # None: stateless tokens (HMAC only), for benchmarks
         self.operations = frozenset(operations)
+        self._reload_keyring = reload_keyring
 
     def token_for(self, value: str) -> str:
         digest = hmac.new(self.keyring.token_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
@@ -83,4 +85,8 @@ class TokenEngine:
         if unread:
             # The protocol cannot say "retry this one": a whole-batch error, never a false "not found".
             raise VaultUnavailable(f"{len(unread)} of {len(wanted)} tokens could not be read from the vault in time; retry the batch")
+        versions = {version_of(sealed) for sealed in found.values()} - {None}
+        if self._reload_keyring is not None and not versions <= set(self.keyring.opening_keys):
+            # Sealed under a key rotated in after this instance loaded its keyring: load it again.
+            self.keyring = self._reload_keyring()
         return open_many(self.keyring.opening_keys, found)
