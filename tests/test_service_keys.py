@@ -99,3 +99,12 @@ def test_serve_refuses_a_vault_without_its_keys(tmp_path):
     served = cli("serve", "--vault", str(tmp_path / "vault.db"), "--port", "0")
     assert served.returncode == 1 and "keyring" in served.stderr
     assert not (tmp_path / "keyring.json").exists()
+
+
+def test_a_keyring_from_before_keys_init_is_named(tmp_path):
+    (tmp_path / "keyring.json").write_text(json.dumps({"version": 1, "hmac_key": "AA==", "aes_key": "AA=="}))
+    os.chmod(tmp_path / "keyring.json", 0o600)
+    with pytest.raises(KeyringError, match="format 1"):
+        with local_service(vault=tmp_path / "vault.db"):
+            pass
+    assert json.loads((tmp_path / "keyring.json").read_text())["version"] == 1  # left as it was

@@ -72,7 +72,7 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
     `stateless` (benchmarks) touches no file at all: a throwaway token key held in memory, tokens
     only, no detokenize."""
     from .keys import init_keys
-    from .keyring import read_record
+    from .keyring import read_keyring_file, read_record
 
     if stateless:
         return TokenEngine(Keyring("stateless", 0, b"", token_key=secrets.token_bytes(32)), None, operations)
@@ -81,8 +81,11 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
     if keyring is None and url.startswith("sqlite://"):
         keyring = Path(url[len("sqlite://"):]).parent / "keyring.json"
     store = open_vault(url, create=True)
-    if url.startswith("sqlite://") and keyring is not None and not Path(keyring).exists() and read_record(store) is None:
-        init_keys(store, keyring_path=keyring)
+    if url.startswith("sqlite://") and keyring is not None and read_record(store) is None:
+        if not Path(keyring).exists():
+            init_keys(store, keyring_path=keyring)
+        else:
+            read_keyring_file(keyring)  # a keyring from before `keys init` says so, by name
     def load() -> Keyring:
         return load_keyring(store, operations, keyring)
 
