@@ -86,6 +86,7 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
             init_keys(store, keyring_path=keyring)
         else:
             read_keyring_file(keyring)  # a keyring from before `keys init` says so, by name
+
     def load() -> Keyring:
         return load_keyring(store, operations, keyring)
 
