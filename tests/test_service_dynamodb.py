@@ -209,3 +209,15 @@ def test_unprocessed_writes_are_retried_until_time_runs_out(vault_table, aws_env
     assert [not r["success"] for r in responses] == expected and any(expected)
     assert all(r == {"success": False, "error": r["error"], "retryable": True} for r in responses if not r["success"])
     assert all(r["success"] and r["data"] == v for r, v in zip(responses, more) if r["success"])
+
+
+def test_a_value_over_dynamodbs_item_limit_fails_alone(vault_table, aws_env, tmp_path):
+    url, keyring = f"dynamodb://{vault_table}", str(tmp_path / "keyring.json")
+    assert cli("keys", "init", "--vault", url, "--keyring", keyring).returncode == 0
+    engine = build_engine(Settings(url, frozenset({"tokenize", "detokenize"}), keyring))
+    values = ["small@example.com", "x" * (401 * 1024), "y" * (300 * 1024)]
+    responses = handle_event(engine, {"requests": [{"data": v} for v in values]})["responses"]
+    assert [r["success"] for r in responses] == [True, False, True]
+    assert "too large" in responses[1]["error"] and "retryable" not in responses[1]
+    tokens = [responses[0]["token"], responses[2]["token"]]
+    assert handle_event(engine, {"tokens": tokens})["tokens"] == {tokens[0]: values[0], tokens[1]: values[2]}

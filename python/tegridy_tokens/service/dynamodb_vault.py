@@ -50,6 +50,10 @@ def _chunks(items: list, size: int) -> list[list]:
 
 
 class DynamoDbVault:
+    # DynamoDB's 400 KB item limit, less room for the attribute names and the item's overhead:
+    # a larger value fails alone instead of failing its whole BatchWriteItem.
+    max_entry_bytes = 400 * 1024 - 64
+
     def __init__(self, table: str, client: Any = None):
         self.table = table
         self.url = f"dynamodb://{table}"

@@ -22,6 +22,7 @@ from .vault import Vault
 
 TOKEN_PREFIX = "tgr_"
 RETRY_LATER = "the vault did not store this item in time; retry it"
+TOO_LARGE = "the value is too large for the vault's entries"
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,22 @@ class TokenEngine:
             fresh.setdefault(token, value)
             tokens.append(token)
         failed: set[str] = set()
+        too_large: set[str] = set()
         if self.vault is not None and fresh:
             # A token whose read failed is written anyway: writing an entry again is harmless.
             known, _unread = self.vault.get_many(list(fresh), deadline)
             missing = {token: value for token, value in fresh.items() if token not in known}
             if missing:
                 sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing)
-                failed = self.vault.put_many(sealed, deadline)
+                limit = getattr(self.vault, "max_entry_bytes", None)
+                too_large = {t for t, entry in sealed.items() if limit is not None and len(entry) + len(t) > limit}
+                failed = self.vault.put_many({t: e for t, e in sealed.items() if t not in too_large}, deadline)
         results = []
         for value, token in zip(values, tokens):
             if token is None:
                 results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
+            elif token in too_large:
+                results.append(TokenResult(error=TOO_LARGE))
             elif token in failed:
                 results.append(TokenResult(error=RETRY_LATER, retryable=True))
             else:
