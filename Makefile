@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade "pip>=23.2"
-	$(VENV_PY) -m pip install --quiet -e ".[test]"
+	$(VENV_PY) -m pip install --quiet -e ".[test,service-test]"
 	touch $@
 
 $(ASSEMBLED): $(JVM_SOURCES)
