@@ -77,3 +77,10 @@ def test_handler_module_imports_no_server_and_no_spark():
             "import tegridy_tokens.service.handler; import tegridy_tokens.service; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_package_requirements_equal_the_service_extra():
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    lines = (REPO / "deploy" / "lambda-requirements.txt").read_text().splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == extras["service"]
