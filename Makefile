@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench clean
+.PHONY: build test test-scala test-python demo bench bench-service clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade "pip>=23.2"
-	$(VENV_PY) -m pip install --quiet -e ".[test]"
+	$(VENV_PY) -m pip install --quiet -e ".[test,service-test]"
 	touch $@
 
 $(ASSEMBLED): $(JVM_SOURCES)
@@ -45,5 +45,16 @@ demo: build
 bench: build
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
+# Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn): figures into
+# docs/service_benchmarks.json and docs/benchmarks.md (about a minute).
+bench-service: $(VENV)/.installed
+	$(VENV_PY) benchmarks/service.py $(BENCH_ARGS)
+
+# The AWS Lambda package: dist/tegridy-tokens-lambda.zip, the service core and its manylinux
+# wheels for Lambda's Python 3.12 (LAMBDA_ARCH=arm64 for Graviton). See docs/deploy.md.
+LAMBDA_ARCH ?= x86_64
+lambda-package: $(VENV)/.installed
+	$(VENV_PY) deploy/build_lambda_package.py --arch $(LAMBDA_ARCH)
+
 clean:
-	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info
+	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info dist build/lambda

@@ -66,3 +66,54 @@ def lambda_client(endpoint: str):
         aws_access_key_id="tegridy-local", aws_secret_access_key="tegridy-local",
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=60),
     )
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(tmp_path_factory):
+    """AWS's DynamoDB Local (-inMemory) on a free port, for the whole session; its endpoint."""
+    from aws_local import start_dynamodb_local, stop
+
+    process, endpoint = start_dynamodb_local(tmp_path_factory.mktemp("dynamodb-local"))
+    yield endpoint
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def kms_local(tmp_path_factory):
+    """moto's server, used for KMS only; its endpoint."""
+    from aws_local import start_moto, stop
+
+    process, endpoint = start_moto(tmp_path_factory.mktemp("moto"))
+    yield endpoint
+    stop(process)
+
+
+@pytest.fixture()
+def aws_env(dynamodb_local, monkeypatch) -> dict:
+    """The SDK's standard variables, pointing this process (and children given them) at DynamoDB Local."""
+    from aws_local import CREDENTIALS
+
+    env = dict(CREDENTIALS, AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture()
+def vault_table(aws_env, request) -> str:
+    """A new, empty vault table in DynamoDB Local; its name."""
+    import re
+    import uuid
+
+    from tegridy_tokens.service.dynamodb_vault import create_table, default_client
+
+    name = "tegridy-" + re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:60] + "-" + uuid.uuid4().hex[:8]
+    create_table(default_client(), name)
+    return name
+
+
+def scan_table(table: str) -> list:
+    """Every item of a DynamoDB table (through the SDK's environment settings)."""
+    from tegridy_tokens.service.dynamodb_vault import default_client
+
+    return list(default_client().get_paginator("scan").paginate(TableName=table).search("Items[]"))

@@ -161,4 +161,4 @@ def test_keyring_is_private_and_vault_holds_no_plaintext(tmp_path):
     for path in tmp_path.iterdir():
         if path.name.startswith("vault.db"):
             assert CANARY.encode() not in path.read_bytes(), path.name
-    assert b"hmac_key" not in (tmp_path / "vault.db").read_bytes()
+    assert b"token_key" not in (tmp_path / "vault.db").read_bytes()  # the keyring stays out of the vault

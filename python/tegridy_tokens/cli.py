@@ -1,4 +1,5 @@
-"""The `tegridy-tokens` command: `serve` (the local Lambda), `demo` (the quickstart), `jar`."""
+"""The `tegridy-tokens` command: `serve` (the local Lambda), `keys` (the only maker of keys),
+`demo` (the quickstart), `jar`."""
 
 from __future__ import annotations
 
@@ -16,13 +17,26 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the reference tokenization service behind the Lambda Invoke API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9001)
-    serve.add_argument("--vault", help="SQLite vault file (default: $TEGRIDY_HOME/vault.db, TEGRIDY_HOME=~/.tegridy)")
-    serve.add_argument("--keyring", help="keyring file (default: keyring.json beside the vault; created mode 0600)")
+    serve.add_argument("--vault", help="SQLite vault file or vault URL, sqlite:///path or dynamodb://TABLE "
+                       "(default: $TEGRIDY_HOME/vault.db, TEGRIDY_HOME=~/.tegridy; a new one gets its keys on first start)")
+    serve.add_argument("--keyring", help="keyring file (default for SQLite: keyring.json beside the vault, mode 0600)")
+    serve.add_argument("--operations", default="both", help="tokenize, detokenize or both (default both)")
     serve.add_argument("--function-name", default="tegridy-tokens", help="the Lambda function name to answer to")
     serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations at once")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added delay per invocation (models a remote fleet)")
-    serve.add_argument("--stateless", action="store_true", help="HMAC tokens only, no vault writes (benchmarks; no detokenize)")
+    serve.add_argument("--stateless", action="store_true", help="HMAC tokens under a throwaway in-memory key, no files, no vault (benchmarks; no detokenize)")
     serve.add_argument("--log-level", default="INFO")
+
+    keys = commands.add_parser("keys", help="create, rotate or describe the service's keys (the handler never makes keys)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    for name, text in (("init", "create the vault's keys, once"), ("rotate", "add a new sealing key; tokens do not change"),
+                       ("status", "describe the keyring, without any key")):
+        sub = key_commands.add_parser(name, help=text)
+        sub.add_argument("--vault", required=True, help="sqlite:///path/to/vault.db or dynamodb://TABLE")
+        sub.add_argument("--keyring", help="keyring file (mode 0600), when the keys are not kept with KMS")
+        if name == "init":
+            sub.add_argument("--tokenize-kms-key", help="KMS key that wraps the token key (the tokenize role may decrypt)")
+            sub.add_argument("--detokenize-kms-key", help="KMS key that wraps the sealing private keys (the detokenize role only)")
 
     commands.add_parser("demo", help="run the quickstart end to end on the embedded default")
     commands.add_parser("jar", help="print the bundled engine jar's path (for spark-submit --jars)")
@@ -37,19 +51,49 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys":
+        return _keys(args)
     from .demo import run_demo
 
     return run_demo()
 
 
+def _keys(args: argparse.Namespace) -> int:
+    import json
+
+    from .service.errors import ServiceError
+    from .service.keys import init_keys, key_status, rotate_keys
+    from .service.vault import open_vault
+
+    try:
+        vault = open_vault(args.vault, create=args.keys_command == "init")
+        if args.keys_command == "init":
+            status = init_keys(vault, args.keyring, args.tokenize_kms_key, args.detokenize_kms_key)
+        elif args.keys_command == "rotate":
+            status = rotate_keys(vault, args.keyring)
+        else:
+            status = key_status(vault, args.keyring)
+    except ServiceError as error:
+        print(f"tegridy-tokens keys {args.keys_command}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(status, indent=2))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .service.local import open_engine
+    from .service.config import parse_operations
+    from .service.errors import ServiceError
+    from .service.local import BOTH, open_engine
     from .service.server import LambdaInvokeApp, ServerSettings
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = open_engine(args.vault, args.keyring, stateless=args.stateless)
+    try:
+        engine = open_engine(args.vault, args.keyring, args.stateless, parse_operations(args.operations, BOTH))
+    except ServiceError as error:
+        print(f"tegridy-tokens serve: {error}", file=sys.stderr)
+        return 1
     settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency, latency_ms=args.latency_ms)
     app = LambdaInvokeApp(engine, settings).build()
     print(f"tegridy-tokens: serving Lambda function '{args.function_name}' at http://{args.host}:{args.port}", flush=True)

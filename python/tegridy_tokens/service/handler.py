@@ -1,49 +1,62 @@
-"""The Lambda handler: the seeds' wire protocol, byte-compatible, deployable to AWS Lambda as is.
+"""The Lambda handler: the seeds' wire protocol, byte-compatible, deployable to AWS Lambda as is
+(handler setting: tegridy_tokens.service.handler.lambda_handler).
 
     tokenize:   {"requests": [{"data": "v1"}, ...]}
              -> {"responses": [{"success": true, "token": "t1", "data": "v1"},
-                               {"success": false, "error": "..."}, ...]}   same length and order
+                               {"success": false, "error": "...", "retryable": true}, ...]}
+                same length and order; `retryable` marks items the vault did not store in time
     detokenize: {"tokens": ["t1", ...]} -> {"tokens": {"t1": "v1", ...}}   absent = not found
 
-On AWS the handler reads TEGRIDY_VAULT and TEGRIDY_KEYRING (paths) from its environment; the
-local server builds its own engine and calls `handle_event`.
+Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
+TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
+fails with KeysNotReady, naming `tegridy-tokens keys init`. It imports only the standard library,
+`cryptography`, and boto3 when a DynamoDB vault or KMS asks for it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
-from .keyring import load_or_create
+from .config import Settings, build_engine
+from .errors import AccessDenied, InvalidRequest
+from .keyring import DETOKENIZE, TOKENIZE
+from .retry import Deadline
 from .tokens import TokenEngine
-from .vault import SqliteVault
+
+__all__ = ["lambda_handler", "handle_event", "InvalidRequest", "AccessDenied"]
 
 
-class InvalidRequest(ValueError):
-    """The event is not one of the protocol's two shapes. Messages never quote the payload."""
+def _allowed(engine: TokenEngine, operation: str) -> None:
+    if operation not in engine.operations:
+        raise AccessDenied(f"this function serves TEGRIDY_OPERATIONS={','.join(sorted(engine.operations))}; "
+                           f"{operation} is not allowed here. Call the {operation} function, or change that setting")
 
 
-def handle_event(engine: TokenEngine, event: Any) -> dict[str, Any]:
+def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = None) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidRequest(f"event must be a JSON object, got {type(event).__name__}")
     if "requests" in event:
+        _allowed(engine, TOKENIZE)
         requests = event["requests"]
         if not isinstance(requests, list):
             raise InvalidRequest("'requests' must be a list of {\"data\": string} objects")
         values = [item.get("data") if isinstance(item, dict) else None for item in requests]
         responses = []
-        for value, result in zip(values, engine.tokenize(values)):
+        for value, result in zip(values, engine.tokenize(values, deadline)):
             if result.token is not None:
                 responses.append({"success": True, "token": result.token, "data": value})
+            elif result.retryable:
+                responses.append({"success": False, "error": result.error, "retryable": True})
             else:
                 responses.append({"success": False, "error": result.error})
         return {"responses": responses}
     if "tokens" in event:
+        _allowed(engine, DETOKENIZE)
         tokens = event["tokens"]
         if not isinstance(tokens, list):
             raise InvalidRequest("'tokens' must be a list of strings")
-        return {"tokens": engine.detokenize(tokens)}
+        return {"tokens": engine.detokenize(tokens, deadline)}
     raise InvalidRequest("event must have a 'requests' list (tokenize) or a 'tokens' list (detokenize)")
 
 
@@ -51,17 +64,16 @@ _engine: TokenEngine | None = None
 _engine_lock = threading.Lock()
 
 
-def _engine_from_environment() -> TokenEngine:
+def engine_from_environment() -> TokenEngine:
+    """Built once per instance (KMS unwraps once). A failure is not kept: each request tries
+    again, so an instance starts serving as soon as `keys init` has run."""
     global _engine
     with _engine_lock:
         if _engine is None:
-            home = os.environ.get("TEGRIDY_HOME", "/tmp/tegridy")
-            vault = SqliteVault(os.environ.get("TEGRIDY_VAULT", os.path.join(home, "vault.db")))
-            keyring = load_or_create(os.environ.get("TEGRIDY_KEYRING", os.path.join(home, "keyring.json")))
-            _engine = TokenEngine(keyring, vault)
+            _engine = build_engine(Settings.from_environment())
         return _engine
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """AWS Lambda entry point (handler setting: tegridy_tokens.service.handler.lambda_handler)."""
-    return handle_event(_engine_from_environment(), event)
+    """AWS Lambda entry point."""
+    return handle_event(engine_from_environment(), event, Deadline.from_context(context))

@@ -1,5 +1,7 @@
-"""Running the reference service: building its engine from paths, and an in-process server
-for notebooks and tests (`with local_service() as service: service.endpoint`)."""
+"""Running the reference service locally: an in-process server for notebooks and tests
+(`with local_service() as service: service.endpoint`) and `tegridy-tokens serve` as a process.
+A brand-new SQLite vault gets its keys on first start here (config.open_engine); the Lambda
+handler never does that."""
 
 from __future__ import annotations
 
@@ -19,24 +21,10 @@ from typing import Any, Callable, Iterator
 
 from aiohttp import web
 
-from .keyring import load_or_create
+from .config import BOTH, default_home, open_engine
 from .server import STATS_PATH, LambdaInvokeApp, ServerSettings
-from .tokens import TokenEngine
-from .vault import SqliteVault
 
-
-def default_home() -> Path:
-    """Where the service keeps its vault and keyring unless told otherwise."""
-    return Path(os.environ.get("TEGRIDY_HOME", Path.home() / ".tegridy"))
-
-
-def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.PathLike[str] | None = None,
-                stateless: bool = False) -> TokenEngine:
-    """The engine over a vault file and a keyring file (defaults: under `default_home()`; the
-    keyring sits beside the vault). `stateless` skips the vault: tokens only, no detokenize."""
-    vault_path = Path(vault) if vault else default_home() / "vault.db"
-    keyring_path = Path(keyring) if keyring else vault_path.parent / "keyring.json"
-    return TokenEngine(load_or_create(keyring_path), None if stateless else SqliteVault(vault_path))
+__all__ = ["LocalService", "local_service", "serve_in_subprocess", "open_engine", "default_home"]
 
 
 @dataclass
@@ -55,9 +43,11 @@ class LocalService:
 def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os.PathLike[str] | None = None,
                   function_name: str = "tegridy-tokens", host: str = "127.0.0.1", port: int = 0,
                   max_concurrency: int | None = None, latency_ms: float = 0.0, stateless: bool = False,
-                  on_event: Callable[[Any], None] | None = None) -> Iterator[LocalService]:
-    """Starts the local Lambda on a background thread (port 0: any free port) and stops it on exit."""
-    engine = open_engine(vault, keyring, stateless)
+                  on_event: Callable[[Any], None] | None = None,
+                  operations: frozenset[str] = BOTH) -> Iterator[LocalService]:
+    """Starts the local Lambda on a background thread (port 0: any free port) and stops it on exit.
+    `vault` is a SQLite file path or a vault URL (dynamodb://TABLE with `keyring` or KMS keys)."""
+    engine = open_engine(vault, keyring, stateless, operations)
     settings = ServerSettings(function_name=function_name, max_concurrency=max_concurrency,
                               latency_ms=latency_ms, on_event=on_event)
     invoke_app = LambdaInvokeApp(engine, settings)

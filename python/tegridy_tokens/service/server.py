@@ -24,7 +24,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .handler import InvalidRequest, handle_event
+from .errors import AccessDenied, ServiceError
+from .handler import handle_event
 from .tokens import TokenEngine
 
 log = logging.getLogger("tegridy_tokens.service")
@@ -182,10 +183,12 @@ class LambdaInvokeApp:
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._pool, handle_event, self.engine, event)
-        except InvalidRequest as error:
+        except ServiceError as error:  # our own errors: their messages hold no value, by design
             self.stats.function_errors += 1
-            log.info("invoke failed: invalid request, status=200 function-error=Unhandled")
-            return _function_error("Unhandled", "InvalidRequest", str(error))
+            # AccessDenied is an answer, not a crash: Handled, as the contract says.
+            kind = "Handled" if isinstance(error, AccessDenied) else "Unhandled"
+            log.info("invoke failed: %s, status=200 function-error=%s", type(error).__name__, kind)
+            return _function_error(kind, type(error).__name__, str(error))
         except Exception as error:  # the message may quote a value: report the type only
             self.stats.function_errors += 1
             log.error("invoke failed: handler raised %s, status=200 function-error=Unhandled", type(error).__name__)

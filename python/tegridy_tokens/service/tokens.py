@@ -1,9 +1,9 @@
-"""Convergent tokens and the encrypted values behind them.
+"""Convergent tokens, and the sealed values behind them.
 
-token = "tgr_" + base64url(HMAC-SHA-256(hmac_key, value)), 47 characters: the same value always gives the
-same token (joins and caches on tokens stay correct), and the token reveals nothing without the
-key. The value is kept AES-256-GCM-encrypted in the vault, with the token as associated data so
-that a ciphertext cannot be moved to another token.
+token = "tgr_" + base64url(HMAC-SHA-256(token_key, value)), 47 characters: the same value always
+gives the same token (joins and caches on tokens stay correct, racing instances write the same
+vault item), and the token reveals nothing without the key. The value is sealed to the keyring's
+current public key (sealing.py); only the detokenize side's private keys open it.
 """
 
 from __future__ import annotations
@@ -11,21 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Sequence
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from .keyring import Keyring
+from .errors import VaultUnavailable
+from .keyring import DETOKENIZE, TOKENIZE, Keyring
+from .retry import DEFAULT_BUDGET_S, Deadline
+from .sealing import open_many, seal_many, version_of
+from .vault import Vault
 
 TOKEN_PREFIX = "tgr_"
-
-
-class Vault(Protocol):
-    def get_many(self, tokens: Sequence[str]) -> dict[str, tuple[bytes, bytes]]: ...
-    def put_many(self, entries: dict[str, tuple[bytes, bytes]]) -> None: ...
+RETRY_LATER = "the vault did not store this item in time; retry it"
+TOO_LARGE = "the value is too large for the vault's entries"
 
 
 @dataclass(frozen=True)
@@ -34,54 +31,68 @@ class TokenResult:
 
     token: str | None = None
     error: str | None = None
+    retryable: bool = False
 
 
 class TokenEngine:
-    """Tokenizes and detokenizes whole batches with a constant number of vault calls."""
+    """Tokenizes and detokenizes whole batches with a constant number of vault calls per chunk."""
 
-    def __init__(self, keyring: Keyring, vault: Vault | None):
-        self._hmac_key = keyring.hmac_key
-        self._aead = AESGCM(keyring.aes_key)
-        self._vault = vault  # None: stateless tokens (HMAC only), for benchmarks
+    def __init__(self, keyring: Keyring, vault: Vault | None, operations: frozenset[str] = frozenset({TOKENIZE, DETOKENIZE}),
+                 reload_keyring: Callable[[], Keyring] | None = None):
+        self.keyring = keyring
+        self.vault = vault  # None: stateless tokens (HMAC only), for benchmarks
+        self.operations = frozenset(operations)
+        self._reload_keyring = reload_keyring
 
     def token_for(self, value: str) -> str:
-        digest = hmac.new(self._hmac_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        digest = hmac.new(self.keyring.token_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
-    def tokenize(self, values: Sequence[object]) -> list[TokenResult]:
-        results: list[TokenResult] = []
+    def tokenize(self, values: Sequence[object], deadline: Deadline | None = None) -> list[TokenResult]:
+        deadline = deadline or Deadline(DEFAULT_BUDGET_S)
+        tokens: list[str | None] = []
         fresh: dict[str, str] = {}
         for value in values:
             if not isinstance(value, str):
-                results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
+                tokens.append(None)
                 continue
             token = self.token_for(value)
             fresh.setdefault(token, value)
-            results.append(TokenResult(token=token))
-        if self._vault is not None and fresh:
-            known = self._vault.get_many(list(fresh))
+            tokens.append(token)
+        failed: set[str] = set()
+        too_large: set[str] = set()
+        if self.vault is not None and fresh:
+            # A token whose read failed is written anyway: writing an entry again is harmless.
+            known, _unread = self.vault.get_many(list(fresh), deadline)
             missing = {token: value for token, value in fresh.items() if token not in known}
-            self._vault.put_many({token: self._encrypt(token, value) for token, value in missing.items()})
+            if missing:
+                sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing)
+                limit = getattr(self.vault, "max_entry_bytes", None)
+                too_large = {t for t, entry in sealed.items() if limit is not None and len(entry) + len(t) > limit}
+                failed = self.vault.put_many({t: e for t, e in sealed.items() if t not in too_large}, deadline)
+        results = []
+        for value, token in zip(values, tokens):
+            if token is None:
+                results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
+            elif token in too_large:
+                results.append(TokenResult(error=TOO_LARGE))
+            elif token in failed:
+                results.append(TokenResult(error=RETRY_LATER, retryable=True))
+            else:
+                results.append(TokenResult(token=token))
         return results
 
-    def detokenize(self, tokens: Sequence[object]) -> dict[str, str]:
+    def detokenize(self, tokens: Sequence[object], deadline: Deadline | None = None) -> dict[str, str]:
         """token -> value for every token found; a token absent from the result was not found."""
         wanted = [token for token in dict.fromkeys(tokens) if isinstance(token, str) and token.startswith(TOKEN_PREFIX)]
-        if self._vault is None or not wanted:
+        if self.vault is None or not wanted:
             return {}
-        found: dict[str, str] = {}
-        for token, (nonce, ciphertext) in self._vault.get_many(wanted).items():
-            value = self._decrypt(token, nonce, ciphertext)
-            if value is not None:
-                found[token] = value
-        return found
-
-    def _encrypt(self, token: str, value: str) -> tuple[bytes, bytes]:
-        nonce = os.urandom(12)
-        return nonce, self._aead.encrypt(nonce, value.encode("utf-8", "surrogatepass"), token.encode("ascii"))
-
-    def _decrypt(self, token: str, nonce: bytes, ciphertext: bytes) -> str | None:
-        try:
-            return self._aead.decrypt(nonce, ciphertext, token.encode("ascii")).decode("utf-8", "surrogatepass")
-        except InvalidTag:
-            return None  # a tampered or foreign entry reads as not found, never as a wrong value
+        found, unread = self.vault.get_many(wanted, deadline or Deadline(DEFAULT_BUDGET_S))
+        if unread:
+            # The protocol cannot say "retry this one": a whole-batch error, never a false "not found".
+            raise VaultUnavailable(f"{len(unread)} of {len(wanted)} tokens could not be read from the vault in time; retry the batch")
+        versions = {version_of(sealed) for sealed in found.values()} - {None}
+        if self._reload_keyring is not None and not versions <= set(self.keyring.opening_keys):
+            # Sealed under a key rotated in after this instance loaded its keyring: load it again.
+            self.keyring = self._reload_keyring()
+        return open_many(self.keyring.opening_keys, found)

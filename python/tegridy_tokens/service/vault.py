@@ -1,72 +1,62 @@
-"""The vault: encrypted values keyed by token, in SQLite (WAL).
-
-Every batch costs a constant number of statements whatever its size (seed 002's discipline):
-one bulk lookup through `json_each`, and one transaction with one prepared insert.
-"""
+"""Choosing the vault from TEGRIDY_VAULT: `sqlite:///path` (embedded default) or `dynamodb://TABLE`."""
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
-import threading
-from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Mapping, Protocol, Sequence
+
+from .errors import ConfigurationError
+from .retry import Deadline
+
+# The vault record that holds the keyring's public part (and, with KMS, its wrapped keys).
+KEYRING_RECORD = "keyring"
 
 
-class SqliteVault:
-    """token -> (nonce, ciphertext). Safe to share between the server's worker threads."""
+class Vault(Protocol):
+    url: str
+    operations: int  # database calls made so far (benchmarks report them per 100 items)
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # One connection behind a lock: statements are short and bulk, so serialising them
-        # costs little and keeps SQLite's single-writer rule out of the request path.
-        self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS vault ("
-                " token TEXT PRIMARY KEY,"
-                " nonce BLOB NOT NULL,"
-                " ciphertext BLOB NOT NULL"
-                ") WITHOUT ROWID"
-            )
-        os.chmod(self.path, 0o600)
+    def get_many(self, tokens: Sequence[str], deadline: Deadline) -> tuple[dict[str, bytes], set[str]]:
+        """(found, failed): the sealed value of each stored token, and the tokens not read in time."""
+        ...
 
-    def get_many(self, tokens: Iterable[str]) -> dict[str, tuple[bytes, bytes]]:
-        """The stored (nonce, ciphertext) of each token that is in the vault, in one statement."""
-        wanted = json.dumps(list(tokens))
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT token, nonce, ciphertext FROM vault"
-                " WHERE token IN (SELECT value FROM json_each(?))",
-                (wanted,),
-            ).fetchall()
-        return {token: (nonce, ciphertext) for token, nonce, ciphertext in rows}
+    def put_many(self, entries: Mapping[str, bytes], deadline: Deadline) -> set[str]:
+        """Stores the entries; returns the tokens not stored in time."""
+        ...
 
-    def put_many(self, entries: Mapping[str, tuple[bytes, bytes]]) -> None:
-        """Stores entries whose token is new, in one transaction; an existing token is kept."""
-        if not entries:
-            return
-        rows = [(token, nonce, ciphertext) for token, (nonce, ciphertext) in entries.items()]
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                self._connection.executemany(
-                    "INSERT OR IGNORE INTO vault (token, nonce, ciphertext) VALUES (?, ?, ?)", rows
-                )
-                self._connection.execute("COMMIT")
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
+    def get_meta(self, name: str) -> tuple[str, int] | None: ...
+    def put_meta(self, name: str, document: str, expected_revision: int | None) -> bool: ...
 
-    def count(self) -> int:
-        with self._lock:
-            return self._connection.execute("SELECT count(*) FROM vault").fetchone()[0]
 
-    def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+def vault_url(location: str | os.PathLike[str]) -> str:
+    """A vault URL from a URL or, for the local commands, a bare SQLite file path."""
+    text = os.fspath(location)
+    if text.startswith(("sqlite://", "dynamodb://")):
+        return text
+    if "://" in text:
+        raise ConfigurationError(
+            "vault URL scheme not supported; use sqlite:///path/to/vault.db or dynamodb://TABLE_NAME")
+    return f"sqlite://{os.path.abspath(text)}"
+
+
+def open_vault(url: str, dynamodb_client: Any = None, create: bool = False) -> Vault:
+    """The vault at `url`. DynamoDB's endpoint comes from the SDK's own settings
+    (AWS_ENDPOINT_URL_DYNAMODB), so tests point this same code at DynamoDB Local. A SQLite file
+    is made only with `create` (keys init, the local server); the handler never makes one."""
+    url = vault_url(url)
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if not path.startswith("/"):
+            raise ConfigurationError("TEGRIDY_VAULT sqlite URL needs an absolute path: sqlite:///path/to/vault.db")
+        from .sqlite_vault import SqliteVault
+
+        if not create and not os.path.exists(path):
+            raise ConfigurationError(f"the vault file {path} does not exist; create it and its keys with "
+                                     f"`tegridy-tokens keys init --vault {url} --keyring PATH`")
+        return SqliteVault(path)
+    table = url[len("dynamodb://"):].strip("/")
+    if not table:
+        raise ConfigurationError("TEGRIDY_VAULT dynamodb URL needs a table name: dynamodb://TABLE_NAME")
+    from .dynamodb_vault import DynamoDbVault
+
+    return DynamoDbVault(table, client=dynamodb_client)

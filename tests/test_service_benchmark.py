@@ -1,0 +1,20 @@
+"""The service benchmark in its smallest run, so it never rots; and seed 002's batch discipline,
+counted (not timed): DynamoDB calls per batch are fixed by the chunk sizes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from conftest import REPO
+
+
+def test_service_benchmark_counts_db_operations(dynamodb_local, aws_env):
+    spec = importlib.util.spec_from_file_location("service_benchmark", REPO / "benchmarks" / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.run(dynamodb_local, reps=1)
+    operations = {name: r["db_operations"] for name, r in results["scenarios"].items()}
+    # One BatchGetItem per 100 values, one BatchWriteItem per 25 new ones.
+    assert operations == {"10 new": 2, "100 new": 5, "500 new": 25, "500 vaulted": 5, "detokenize 500": 5}
+    assert all(r["peak_heap_mb"] > 0 and r["median_ms"] > 0 for r in results["scenarios"].values())
+    assert "| 500 new |" in module.table(results)

@@ -1,0 +1,110 @@
+"""Keys on the embedded vault: made only by `keys init` (or a brand-new local vault), refused when
+missing, loose or foreign, split by TEGRIDY_OPERATIONS; and the SQLite files stay private."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from aws_local import HandlerProcess
+from conftest import lambda_client
+from tegridy_tokens.service import local_service
+from tegridy_tokens.service.config import Settings, build_engine
+from tegridy_tokens.service.errors import KeyringError, KeysNotReady
+
+CANARY = "canary-b7c2-sqlite-vault@example.com"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tegridy_tokens.cli", *args], capture_output=True, text=True)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_handler_without_keys_creates_nothing(tmp_path):
+    instance = HandlerProcess({"TEGRIDY_VAULT": f"sqlite://{tmp_path}/vault/vault.db", "TEGRIDY_OPERATIONS": "both"}, tmp_path)
+    try:
+        answers = [instance.invoke({"requests": [{"data": CANARY}]}) for _ in range(2)]
+    finally:
+        instance.close()
+    for answer in answers:
+        assert "tegridy-tokens keys init" in answer["errorMessage"] and CANARY not in answer["errorMessage"]
+    assert not (tmp_path / "vault").exists()
+
+    # An existing vault whose keyring record is absent: KeysNotReady, and still no keys made.
+    (tmp_path / "vault").mkdir()
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    SqliteVault(tmp_path / "vault" / "vault.db").close()
+    with pytest.raises(KeysNotReady, match="keys init"):
+        build_engine(Settings(f"sqlite://{tmp_path}/vault/vault.db", frozenset({"tokenize"}), str(tmp_path / "k.json")))
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_keys_are_made_once_and_never_replaced(tmp_path):
+    url, keyring = f"sqlite://{tmp_path}/vault.db", tmp_path / "keyring.json"
+    assert cli("keys", "init", "--vault", url, "--keyring", str(keyring)).returncode == 0
+    first = keyring.read_bytes()
+    again = cli("keys", "init", "--vault", url, "--keyring", str(tmp_path / "second.json"))
+    assert again.returncode == 1 and "already has keys" in again.stderr
+    assert keyring.read_bytes() == first and not (tmp_path / "second.json").exists()
+    status = json.loads(cli("keys", "status", "--vault", url, "--keyring", str(keyring)).stdout)
+    assert status["initialised"] and status["keyring_file_matches"] and status["storage"] == "file"
+    assert "token_key" not in json.dumps(status) and json.loads(first)["token_key"] not in json.dumps(status)
+
+
+def test_loose_keyring_file_is_refused(tmp_path):
+    url, keyring = f"sqlite://{tmp_path}/vault.db", tmp_path / "keyring.json"
+    assert cli("keys", "init", "--vault", url, "--keyring", str(keyring)).returncode == 0
+    assert mode(keyring) == 0o600
+    os.chmod(keyring, 0o644)
+    with pytest.raises(KeyringError, match="chmod 600"):
+        build_engine(Settings(url, frozenset({"tokenize"}), str(keyring)))
+
+
+def test_sqlite_files_are_private_and_hold_no_plaintext(tmp_path):
+    with local_service(vault=tmp_path / "vault.db") as service:
+        client = lambda_client(service.endpoint)
+        response = client.invoke(FunctionName=service.function_name, Payload=json.dumps({"requests": [{"data": CANARY}]}))
+        token = json.loads(response["Payload"].read())["responses"][0]["token"]
+        files = sorted(path.name for path in tmp_path.iterdir())
+        assert {"vault.db", "vault.db-wal", "vault.db-shm", "keyring.json"} <= set(files)
+        for name in files:
+            assert mode(tmp_path / name) == 0o600, name
+            assert CANARY.encode() not in (tmp_path / name).read_bytes(), name
+        assert token.encode() in (tmp_path / "vault.db").read_bytes() + (tmp_path / "vault.db-wal").read_bytes()
+
+
+def test_local_tokenize_only_service_denies_detokenize(tmp_path):
+    with local_service(vault=tmp_path / "vault.db", operations=frozenset({"tokenize"})) as service:
+        client = lambda_client(service.endpoint)
+        response = client.invoke(FunctionName=service.function_name, Payload=json.dumps({"tokens": ["tgr_x"]}))
+        body = json.loads(response["Payload"].read())
+        assert response["FunctionError"] == "Handled"
+        assert body["errorType"] == "AccessDenied" and "TEGRIDY_OPERATIONS" in body["errorMessage"]
+        assert not service.app.engine.keyring.can_detokenize and service.app.engine.keyring.opening_keys == {}
+
+
+def test_serve_refuses_a_vault_without_its_keys(tmp_path):
+    # Not brand new (the keyring record exists) but the keyring file is gone: no silent new keys.
+    url = f"sqlite://{tmp_path}/vault.db"
+    assert cli("keys", "init", "--vault", url, "--keyring", str(tmp_path / "elsewhere.json")).returncode == 0
+    served = cli("serve", "--vault", str(tmp_path / "vault.db"), "--port", "0")
+    assert served.returncode == 1 and "keyring" in served.stderr
+    assert not (tmp_path / "keyring.json").exists()
+
+
+def test_a_keyring_from_before_keys_init_is_named(tmp_path):
+    (tmp_path / "keyring.json").write_text(json.dumps({"version": 1, "hmac_key": "AA==", "aes_key": "AA=="}))
+    os.chmod(tmp_path / "keyring.json", 0o600)
+    with pytest.raises(KeyringError, match="format 1"):
+        with local_service(vault=tmp_path / "vault.db"):
+            pass
+    assert json.loads((tmp_path / "keyring.json").read_text())["version"] == 1  # left as it was
