@@ -97,7 +97,11 @@ final class BatchCollector(
 
   /** At task end: stop this task's requests; whoever shares them asks again. */
   def cancelAll(): Unit = {
-    jobs.foreach(job => if (!job.isDone) job.cancel())
+    val cancelled = jobs.filter(!_.isDone)
+    cancelled.foreach(_.cancel())
+    // Aborted calls come back at once; wait for them so their figures are counted with the task.
+    val deadline = System.nanoTime() + 2000L * 1000 * 1000
+    cancelled.foreach(job => job.awaitOver(math.max(0L, (deadline - System.nanoTime()) / 1000000)))
     jobs.clear()
     runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
     slots.clear(); unsent.clear()

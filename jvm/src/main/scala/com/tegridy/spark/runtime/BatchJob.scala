@@ -1,7 +1,7 @@
 package com.tegridy.spark.runtime
 
-import java.util.concurrent.{CompletableFuture, Future => JFuture}
-import java.util.concurrent.atomic.AtomicReference
+import java.util.concurrent.{CompletableFuture, CountDownLatch, TimeUnit, Future => JFuture}
+import java.util.concurrent.atomic.{AtomicInteger, AtomicReference}
 
 import com.tegridy.spark.client.{Answer, Operation}
 
@@ -21,6 +21,13 @@ final class BatchJob(
   private val handle = new AtomicReference[JFuture[_]]()
   /** The invocation thread while the job runs its call. */
   private val caller = new AtomicReference[Thread]()
+  /** Queued, running, or over (answered, failed, or cancelled before it ran). */
+  private val state = new AtomicInteger(BatchJob.Queued)
+  private val over = new CountDownLatch(1)
+
+  /** Marks the job as running; false if it was cancelled before its turn came. */
+  private[runtime] def start(): Boolean = state.compareAndSet(BatchJob.Queued, BatchJob.Running)
+  private[runtime] def finish(): Unit = { state.set(BatchJob.Over); over.countDown() }
 
   private[runtime] def calling(thread: Thread): Unit = caller.set(thread)
   private[runtime] def called(): Unit = caller.set(null)
@@ -35,6 +42,7 @@ final class BatchJob(
 
   /** Called when the owning task ends: stop the call if it has not finished. */
   def cancel(): Unit = {
+    if (state.compareAndSet(BatchJob.Queued, BatchJob.Over)) over.countDown() // never ran: nothing to stop
     val future = handle.get()
     if (future != null) future.cancel(true)
     val thread = caller.getAndSet(null)
@@ -42,5 +50,17 @@ final class BatchJob(
     abandon()
   }
 
+  /**
+   * Waits (briefly) until a cancelled call has come back, so that what it did (an invocation,
+   * its bytes, a retry) is in the task's figures before the task reports them.
+   */
+  def awaitOver(timeoutMs: Long): Boolean = over.await(timeoutMs, TimeUnit.MILLISECONDS)
+
   def isDone: Boolean = futures.forall(_.isDone)
+}
+
+private object BatchJob {
+  val Queued = 0
+  val Running = 1
+  val Over = 2
 }

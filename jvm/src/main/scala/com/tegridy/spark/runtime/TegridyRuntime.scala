@@ -125,6 +125,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   }
 
   private def execute(job: BatchJob, stats: TegridyStats): Unit = {
+    if (!job.start()) return // cancelled with its task before its turn came
     activeInvocations.incrementAndGet()
     job.calling(Thread.currentThread())
     try {
@@ -146,6 +147,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       job.called()
       activeInvocations.decrementAndGet()
       job.abandon() // completes nothing already completed; frees the in-flight entries
+      job.finish()
     }
   }
 
