@@ -121,11 +121,15 @@ def test_sql_function_over_connect(client, service):
     _check_tokens(service, [r.email for r in rows], [r.token for r in rows])
 
 
-def test_column_helper_over_connect(client, service):
+def test_column_helpers_over_connect(client, service):
+    from tegridy_tokens.functions import detokenize, tokenize
+
     prefix = f"connect-col-{uuid.uuid4().hex[:8]}-"
-    rows = _emails(client, prefix, rows=30, distinct=15).select(
-        "email", tegridy_tokens.functions.tokenize("email").alias("token")).collect()
+    rows = (_emails(client, prefix, rows=30, distinct=15)
+            .select("email", tokenize("email").alias("token"))
+            .select("email", "token", detokenize("token").alias("back")).collect())
     _check_tokens(service, [r.email for r in rows], [r.token for r in rows])
+    assert all(r.back == r.email for r in rows)
 
 
 def test_settings_set_from_the_client_apply(client, service):
