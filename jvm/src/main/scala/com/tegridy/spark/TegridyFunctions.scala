@@ -101,7 +101,7 @@ object TegridyFunctions {
   object MetricsTable {
     val identifier: FunctionIdentifier = FunctionIdentifier("tegridy_metrics")
     val info: ExpressionInfo = TegridyFunctions.info(classOf[TegridyAccumulator], identifier.funcName,
-      usage = "_FUNC_() - One row: the cumulative figures of this session's tokenize and detokenize calls, the keys " +
+      usage = "_FUNC_() - One row: the cumulative figures of the tokenize and detokenize calls of this SparkContext (all its sessions and, under Spark Connect, all clients of the server), the keys " +
         "of tegridy_tokens.metrics(spark).",
       extended = "\n    Examples:\n      > SELECT invocations, values_sent, retries FROM _FUNC_();\n")
 
