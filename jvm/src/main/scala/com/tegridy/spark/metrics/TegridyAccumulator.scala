@@ -3,8 +3,11 @@ package com.tegridy.spark.metrics
 import java.util.concurrent.ConcurrentHashMap
 
 import org.apache.spark.SparkContext
+import org.apache.spark.scheduler.{SparkListener, SparkListenerApplicationEnd}
 import org.apache.spark.tegridy.SparkInternals
 import org.apache.spark.util.AccumulatorV2
+
+import com.tegridy.spark.runtime.TegridyRuntime
 
 /**
  * Carries every task's [[TegridyStats]] back to the driver. One per SparkContext, registered
@@ -37,6 +40,11 @@ object TegridyAccumulator {
     bySparkContext.computeIfAbsent(sc, context => {
       val accumulator = new TegridyAccumulator
       SparkInternals.registerCountingFailedTasks(context, accumulator, Name)
+      // The application's end closes the runtimes of this JVM that nobody uses any more (in
+      // local mode, the executors' too); executor JVMs close theirs when they exit.
+      context.addSparkListener(new SparkListener {
+        override def onApplicationEnd(end: SparkListenerApplicationEnd): Unit = TegridyRuntime.closeIdle(force = true)
+      })
       accumulator
     })
   }

@@ -32,8 +32,10 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
   }
 
   /** The session's Tegridy configuration as the functions see it (to find its runtime). */
-  protected def sessionConf(): com.tegridy.spark.config.TegridyConf =
-    com.tegridy.spark.config.TegridyConf.from(spark.conf.getAll.filter(_._1.startsWith("spark.tegridy.")))
+  protected def sessionConf(): com.tegridy.spark.config.TegridyConf = {
+    SparkSession.setActiveSession(spark)
+    com.tegridy.spark.config.TegridyConf.forSession()
+  }
 
   /** Runs `body` with these session settings, then puts back what was there before. */
   protected def withConf[T](pairs: (String, String)*)(body: => T): T = {
