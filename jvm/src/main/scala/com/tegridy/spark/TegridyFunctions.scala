@@ -4,13 +4,13 @@ import scala.annotation.nowarn
 
 import org.apache.spark.sql.catalyst.{FunctionIdentifier, InternalRow}
 import org.apache.spark.sql.catalyst.analysis.FunctionRegistry
-import org.apache.spark.sql.catalyst.expressions.{AttributeReference, Expression, ExpressionInfo}
+import org.apache.spark.sql.catalyst.expressions.{AttributeReference, EqualNullSafe, Expression, ExpressionInfo, If, Literal, MapFromArrays}
 import org.apache.spark.sql.catalyst.plans.logical.{LocalRelation, LogicalPlan}
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.types.{DoubleType, LongType}
 
-import com.tegridy.spark.config.{Settings, TegridyConf}
-import com.tegridy.spark.expressions.{TegridyDetokenizeExpression, TegridyTokenizeExpression}
+import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
+import com.tegridy.spark.expressions.{NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression}
 import com.tegridy.spark.metrics.TegridyAccumulator
 
 /**
@@ -26,8 +26,47 @@ object TegridyFunctions {
   val all: Seq[Definition] = Seq(
     tokenize(TegridyTokenizeExpression.Name),
     tokenize("tegridy_tokenize"), // seed 001's name
+    tokenize("tegridy_tokenize_batch"), // seed 001's array form: the same function over ARRAY<STRING>
     detokenize(TegridyDetokenizeExpression.Name),
-    detokenize("tegridy_detokenize"))
+    detokenize("tegridy_detokenize"),
+    detokenize("tegridy_detokenize_batch"),
+    tokenizeMap,
+    conditionalTokenize,
+    tryTokenize)
+
+  private def tokenizeMap = Definition("tegridy_tokenize_map",
+    info(classOf[NonBlankDistinct], "tegridy_tokenize_map",
+      usage = "_FUNC_(values) - Returns a MAP<STRING,STRING> from each distinct non-NULL, non-blank element of " +
+        "the ARRAY<STRING> `values` to its token. A NULL array gives NULL. Batched like tegridy_tokenize_hp.",
+      extended = "\n    Examples:\n      > SELECT _FUNC_(array(email, backup_email)) FROM customers;\n       {\"a@x.com\":\"tgr_…\"}\n"),
+    children => {
+      val keys = NonBlankDistinct(single("tegridy_tokenize_map", children))
+      MapFromArrays(keys, TegridyTokenizeExpression(keys, sessionConf(), sessionMetrics()))
+    })
+
+  // The guard becomes part of the call's argument (GuardedCalls), so a value whose condition is
+  // not true is never sent.
+  private def conditionalTokenize = Definition("tegridy_conditional_tokenize",
+    info(classOf[TegridyTokenizeExpression], "tegridy_conditional_tokenize",
+      usage = "_FUNC_(value, condition) - Returns the token of `value` when `condition` is true, and `value` " +
+        "unchanged otherwise (condition false or NULL); a value whose condition is not true is never sent.",
+      extended = "\n    Examples:\n      > SELECT _FUNC_(email, consent = 'no') FROM customers;\n"),
+    {
+      case Seq(value, condition) =>
+        If(EqualNullSafe(condition, Literal.TrueLiteral), TegridyTokenizeExpression(value, sessionConf(), sessionMetrics()), value)
+      case other => throw new IllegalArgumentException(
+        s"tegridy_conditional_tokenize takes two arguments (value, condition), but got ${other.size}")
+    })
+
+  // Spark's try_ convention: a value that fails gives NULL (counted in `errors`), whatever onError
+  // says; an outage still fails the query, as everywhere.
+  private def tryTokenize = Definition("tegridy_try_tokenize",
+    info(classOf[TegridyTokenizeExpression], "tegridy_try_tokenize",
+      usage = "_FUNC_(value) - Like tegridy_tokenize_hp, but a value the service refuses gives NULL (counted in " +
+        "the 'errors' metric) whatever spark.tegridy.onError says. An outage still fails the query.",
+      extended = "\n    Examples:\n      > SELECT _FUNC_(email) FROM customers;\n"),
+    children => TegridyTokenizeExpression(single("tegridy_try_tokenize", children),
+      sessionConf().copy(onError = OnError.Null), sessionMetrics()))
 
   private def tokenize(name: String) = Definition(
     name,

@@ -1,0 +1,75 @@
+package com.tegridy.spark.sql
+
+import org.scalatest.funsuite.AnyFunSuite
+
+import com.tegridy.spark.testing.{FakeLambda, LocalSparkSession}
+import com.tegridy.spark.testing.FakeLambda.Reply
+
+/** The function family against the fake Lambda (tokens are T(value)): each form batched, exact. */
+class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
+  private def plan(df: org.apache.spark.sql.DataFrame): String = df.queryExecution.executedPlan.toString
+
+  test("arrays: order, NULL and blank elements kept, a NULL array is NULL; the seed's _batch names are aliases") {
+    lambda.reset()
+    val df = spark.sql("""SELECT id,
+        tegridy_tokenize_hp(CASE WHEN id = 0 THEN NULL ELSE array(concat('a', id), NULL, '', ' ', concat('b', id)) END) AS t,
+        tegridy_tokenize_batch(array(concat('a', id))) AS alias
+      FROM range(0, 4, 1, 2)""")
+    assert(plan(df).contains("BatchTokenize"))
+    val rows = df.collect().sortBy(_.getLong(0))
+    assert(rows(0).isNullAt(1))
+    rows.drop(1).foreach { r =>
+      val id = r.getLong(0)
+      assert(r.getSeq[String](1) == Seq(s"T(a$id)", null, "", " ", s"T(b$id)"))
+      assert(r.getSeq[String](2) == Seq(s"T(a$id)"))
+    }
+    val back = spark.sql("SELECT tegridy_detokenize_batch(array('T(x)', NULL, 'T(y)')) AS v FROM range(0, 1, 1, 1)")
+    assert(back.collect().head.getSeq[String](0) == Seq("x", null, "y"))
+  }
+
+  test("arrays: dedup spans elements and rows; 10K distinct elements send about 10K values") {
+    lambda.reset()
+    withConf("spark.tegridy.cache.maxEntries" -> "0") {
+      val rows = spark.sql("""SELECT tegridy_tokenize_hp(array(concat('e', id % 10000), concat('e', (id + 1) % 10000), concat('e', id % 10000)))
+                              FROM range(0, 40000, 1, 2)""").collect()
+      assert(rows.length == 40000)
+      assert(lambda.sentValues.size <= 2 * 10000, s"${lambda.sentValues.size} values sent for 10,000 distinct")
+    }
+  }
+
+  test("tegridy_tokenize_map: each distinct non-blank element to its token") {
+    lambda.reset()
+    val rows = spark.sql("""SELECT id, tegridy_tokenize_map(CASE WHEN id = 0 THEN NULL ELSE array('m1', NULL, ' ', 'm2', 'm1') END) AS m
+                            FROM range(0, 2, 1, 1)""").collect().sortBy(_.getLong(0))
+    assert(rows(0).isNullAt(1))
+    assert(rows(1).getMap[String, String](1) == Map("m1" -> "T(m1)", "m2" -> "T(m2)"))
+    assert(lambda.sentValues.toSet == Set("m1", "m2"))
+  }
+
+  test("tegridy_conditional_tokenize: a value whose condition is not true is never sent") {
+    lambda.reset()
+    val df = spark.sql("""SELECT id, tegridy_conditional_tokenize(concat('secret-', id),
+                                   CASE WHEN id % 3 = 0 THEN true WHEN id % 3 = 1 THEN false ELSE NULL END) AS t
+                          FROM range(0, 30, 1, 2)""")
+    assert(plan(df).contains("BatchTokenize"))
+    df.collect().foreach { r =>
+      val id = r.getLong(0)
+      assert(r.getString(1) == (if (id % 3 == 0) s"T(secret-$id)" else s"secret-$id"))
+    }
+    assert(lambda.sentValues.toSet == (0 until 30 by 3).map(i => s"secret-$i").toSet)
+  }
+
+  test("tegridy_try_tokenize: a refused value is NULL, counted, even under onError=fail") {
+    lambda.reset()
+    lambda.respond = values => Reply(200, Map.empty, values.map { v =>
+      if (v == "poison-3") """{"success":false,"retryable":false,"error":"refused"}"""
+      else s"""{"success":true,"token":"T($v)","data":"$v"}"""
+    }.mkString("""{"responses":[""", ",", "]}"))
+    withConf("spark.tegridy.onError" -> "fail") {
+      val rows = spark.sql("SELECT id, tegridy_try_tokenize(concat('poison-', id)) FROM range(0, 6, 1, 1)").collect()
+      assert(rows.filter(_.isNullAt(1)).map(_.getLong(0)).toSeq == Seq(3L))
+      assert(rows.filterNot(_.isNullAt(1)).forall(r => r.getString(1) == s"T(poison-${r.getLong(0)})"))
+      intercept[Exception](spark.sql("SELECT tegridy_tokenize_hp(concat('poison-', id)) FROM range(0, 6, 1, 1)").collect())
+    }
+  }
+}
