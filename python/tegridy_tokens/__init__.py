@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from .connect import TegridyConnectError
+from .cost import cost, estimate_cost
 from .engine import JarNotOnClasspathError
 from .jar import JarNotFoundError, jar_path
 from .meter import Measurement, measure, metrics
@@ -24,6 +25,8 @@ __all__ = [
     "register",
     "metrics",
     "measure",
+    "cost",
+    "estimate_cost",
     "Measurement",
     "jar_path",
     "functions",

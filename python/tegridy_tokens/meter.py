@@ -11,14 +11,25 @@ from .connect import is_connect, metrics_missing_error, reset_error
 from .engine import accumulator
 
 _PERCENTILES = {"latency_ms_p50": 0.50, "latency_ms_p95": 0.95, "latency_ms_p99": 0.99}
+# The seed's derived figures (floats), computed by the engine from the counters.
+_RATIOS = ("cache_hit_rate", "error_rate", "avg_batch_size", "throughput_rows_per_s")
 # The analysis errors that mean "this server has no tegridy_metrics()", as opposed to a real fault.
 _MISSING_FUNCTION = {"UNRESOLVABLE_TABLE_VALUED_FUNCTION", "UNRESOLVED_ROUTINE"}
 
 
 def _typed(figures: dict[str, Any]) -> dict[str, float]:
-    # Counts are ints, latencies floats; a latency the server left NULL becomes NaN.
-    return {key: (math.nan if value is None else float(value)) if key.startswith("latency_ms_") else int(value)
+    # Counts are ints, latencies and ratios floats; a latency the server left NULL becomes NaN.
+    return {key: (math.nan if value is None else float(value)) if key in _PERCENTILES or key in _RATIOS else int(value)
             for key, value in figures.items()}
+
+
+def _ratios(figures: dict[str, float]) -> dict[str, float]:
+    """The derived figures of a set of counters, as the engine computes them (TegridyStats.asMap)."""
+    def ratio(a: str, b: str, scale: float = 1.0) -> float:
+        return figures.get(a, 0) * scale / figures[b] if figures.get(b) else 0.0
+    return {"cache_hit_rate": ratio("cache_hits", "distinct_values"), "error_rate": ratio("errors", "distinct_values"),
+            "avg_batch_size": ratio("values_sent", "invocations"),
+            "throughput_rows_per_s": ratio("rows", "task_time_ns", 1e9)}
 
 
 def _read_sql(spark: Any) -> dict[str, float]:
@@ -41,8 +52,10 @@ def metrics(spark: Any, reset: bool = False) -> dict[str, float]:
     """Cumulative figures of every tokenize/detokenize this session's jobs ran, from all
     executors (reported as each task finishes): `rows`, `distinct_values`, `cache_hits`,
     `shared_in_flight`, `invocations`, `values_sent`, `retries`, `throttles`, `errors`,
-    `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns` (ints) and
-    `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per invocation, from a histogram).
+    `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns`, `rows_unbatched`,
+    `retries_*` by cause (ints); `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per
+    invocation, from a histogram); and the derived `cache_hit_rate`, `error_rate`,
+    `avg_batch_size`, `throughput_rows_per_s` (floats).
 
     `reset=True` returns the figures and then zeroes them (not under Spark Connect). Under Spark
     Connect the figures are read with `SELECT * FROM tegridy_metrics()` on the server.
@@ -132,7 +145,8 @@ class Measurement:
         after = metrics(self.spark)
         histogram = None if self._connect else latency_histogram(self.spark)
         figures: dict[str, float] = {key: value - self._before.get(key, 0)
-                                     for key, value in after.items() if key not in _PERCENTILES}
+                                     for key, value in after.items() if key not in _PERCENTILES and key not in _RATIOS}
+        figures.update(_ratios(figures))
         for key, p in _PERCENTILES.items():
             figures[key] = math.nan if histogram is None else percentile_ms(self._histogram, histogram, p)
         return figures

@@ -11,7 +11,7 @@ import org.apache.spark.sql.types.{DoubleType, LongType}
 
 import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
 import com.tegridy.spark.expressions.{NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression}
-import com.tegridy.spark.metrics.TegridyAccumulator
+import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 
 /**
  * The one list of SQL functions this library adds, as users type them. Each builder reads the
@@ -148,8 +148,9 @@ object TegridyFunctions {
       if (arguments.nonEmpty) throw new IllegalArgumentException(s"tegridy_metrics takes no arguments, but got ${arguments.size}")
       val figures = TegridyAccumulator.forContext(SparkSession.active.sparkContext).value.asMap
       val keys = figures.keys.toSeq.sorted
-      val attributes = keys.map(k => AttributeReference(k, if (k.startsWith("latency_ms_")) DoubleType else LongType, nullable = false)())
-      val values: Seq[Any] = keys.map(k => if (k.startsWith("latency_ms_")) figures(k) else figures(k).toLong)
+      val counts = TegridyStats.Counter.all.map(_.key).toSet
+      val attributes = keys.map(k => AttributeReference(k, if (counts(k)) LongType else DoubleType, nullable = false)())
+      val values: Seq[Any] = keys.map(k => if (counts(k)) figures(k).toLong else figures(k))
       LocalRelation(attributes, Seq(InternalRow.fromSeq(values)))
     }
   }

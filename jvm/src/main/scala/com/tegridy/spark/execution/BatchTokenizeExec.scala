@@ -29,6 +29,7 @@ case class BatchTokenizeExec(calls: Seq[Expression], resultAttrs: Seq[Attribute]
     counter.key -> (counter match {
       case Counter.BytesSent | Counter.BytesReceived => SQLMetrics.createSizeMetric(sparkContext, counter.label)
       case Counter.InvocationNanos => SQLMetrics.createNanoTimingMetric(sparkContext, "time in invocations")
+      case Counter.TaskNanos => SQLMetrics.createNanoTimingMetric(sparkContext, "time in tasks")
       case _ => SQLMetrics.createMetric(sparkContext, counter.label)
     })
   }.toMap
@@ -42,9 +43,11 @@ case class BatchTokenizeExec(calls: Seq[Expression], resultAttrs: Seq[Attribute]
     val (calls, childOutput, output, rowLimit) = (this.calls, child.output, this.output, this.rowLimit)
     child.execute().mapPartitions({ rows =>
       val stats = new TegridyStats
+      val started = System.nanoTime()
       val iterator = new BatchTokenizeIterator(rows, calls, childOutput, output, stats, rowLimit)
       TaskContext.get().addTaskCompletionListener[Unit] { task =>
         iterator.close()
+        stats.add(Counter.TaskNanos, System.nanoTime() - started)
         Counter.all.foreach(counter => sqlMetrics(counter.key).add(stats.get(counter)))
         // A failed attempt's rows are counted again by its retry; its calls and retries happened once.
         sessionMetrics.add(if (task.isFailed()) stats.withoutWork else stats)

@@ -53,11 +53,18 @@ final class TegridyStats extends Serializable {
   }
 
   /** The contract's keys (`tegridy_tokens.metrics(spark)`), latencies in milliseconds. */
-  def asMap: Map[String, Double] =
+  def asMap: Map[String, Double] = {
+    def ratio(a: Counter, b: Counter, scale: Double = 1.0): Double = if (get(b) == 0) 0.0 else get(a) * scale / get(b)
     Counter.all.map(c => c.key -> get(c).toDouble).toMap ++ Map(
       "latency_ms_p50" -> latencyPercentileMs(0.50),
       "latency_ms_p95" -> latencyPercentileMs(0.95),
-      "latency_ms_p99" -> latencyPercentileMs(0.99))
+      "latency_ms_p99" -> latencyPercentileMs(0.99),
+      // The seed's derived figures: per distinct value looked up, per invocation, per second of task time.
+      "cache_hit_rate" -> ratio(Counter.CacheHits, Counter.DistinctValues),
+      "error_rate" -> ratio(Counter.Errors, Counter.DistinctValues),
+      "avg_batch_size" -> ratio(Counter.ValuesSent, Counter.Invocations),
+      "throughput_rows_per_s" -> ratio(Counter.Rows, Counter.TaskNanos, 1e9))
+  }
 
   override def toString: String = asMap.toSeq.sortBy(_._1).map { case (k, v) => s"$k=$v" }.mkString("TegridyStats(", ", ", ")")
 }
@@ -92,10 +99,11 @@ object TegridyStats {
     case object RetriesConnection extends Counter(18, "retries_connection", "retries after a connection error")
     case object RetriesFunctionError extends Counter(19, "retries_function_error", "retries after a function error")
     case object RetriesItem extends Counter(20, "retries_item", "retries of values the service failed alone")
+    case object TaskNanos extends Counter(21, "task_time_ns", "time of the tasks in BatchTokenize (ns)", work = true)
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
       BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
       RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
-      RetriesItem)
+      RetriesItem, TaskNanos)
   }
 }
