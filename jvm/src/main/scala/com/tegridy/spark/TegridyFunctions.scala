@@ -10,7 +10,7 @@ import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.types.{DoubleType, LongType}
 
 import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
-import com.tegridy.spark.expressions.{NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression}
+import com.tegridy.spark.expressions.{NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression, TegridyTokenizeResultExpression}
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 
 /**
@@ -32,7 +32,17 @@ object TegridyFunctions {
     detokenize("tegridy_detokenize_batch"),
     tokenizeMap,
     conditionalTokenize,
-    tryTokenize)
+    tryTokenize,
+    tokenizeResult)
+
+  private def tokenizeResult = Definition("tegridy_tokenize_result",
+    info(classOf[TegridyTokenizeResultExpression], "tegridy_tokenize_result",
+      usage = "_FUNC_(value) - Returns STRUCT<token: STRING, error: STRING>: the token and a NULL error, or a " +
+        "NULL token and why the value failed (never the value itself). A failed value never fails the query; an " +
+        "outage still does.",
+      extended = "\n    Examples:\n      > SELECT r.token, r.error FROM (SELECT _FUNC_(email) AS r FROM customers);\n"),
+    children => TegridyTokenizeResultExpression(single("tegridy_tokenize_result", children),
+      sessionConf().copy(onError = OnError.Null), sessionMetrics()))
 
   private def tokenizeMap = Definition("tegridy_tokenize_map",
     info(classOf[NonBlankDistinct], "tegridy_tokenize_map",

@@ -58,6 +58,10 @@ final class BatchTokenizeIterator(
     case call: TegridyStringFunction => call.overArray
     case _ => false
   }.toArray
+  private val perRowErrors: Array[Boolean] = calls.map {
+    case call: TegridyStringFunction => call.perRowErrors
+    case _ => false
+  }.toArray
 
   // Leased for the task; one collector per (runtime, operation): calls with the same settings share batches.
   private val leases = mutable.LinkedHashMap[com.tegridy.spark.config.TegridyConf, TegridyRuntime]()
@@ -187,6 +191,9 @@ final class BatchTokenizeIterator(
     var i = 0
     while (i < callCount) {
       results.update(i, answers(i) match {
+        case slot: Slot if perRowErrors(i) =>
+          val (token, error) = collectorOf(i).outcomeOf(slot)
+          InternalRow(token, if (error == null) null else UTF8String.fromString(error))
         case slot: Slot => collectorOf(i).resultOf(slot)
         case slots: Array[Slot] => new GenericArrayData(slots.map(collectorOf(i).resultOf(_): Any))
         case other => other

@@ -6,7 +6,7 @@ import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
 import org.apache.spark.sql.catalyst.expressions.UnaryExpression
 import org.apache.spark.sql.catalyst.expressions.codegen.CodegenFallback
 import org.apache.spark.sql.catalyst.util.{ArrayData, GenericArrayData}
-import org.apache.spark.sql.types.{ArrayType, DataType, StringType}
+import org.apache.spark.sql.types.{ArrayType, DataType, StringType, StructField, StructType}
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.client.Operation
@@ -34,13 +34,20 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
   /** The argument is an array: each element is a value. */
   def overArray: Boolean = child.dataType.isInstanceOf[ArrayType]
 
-  override def dataType: DataType = if (overArray) ArrayType(StringType, containsNull = true) else StringType
+  /** The result is STRUCT<token, error>, the error the failed value's reason (never the value). */
+  def perRowErrors: Boolean = false
+
+  override def dataType: DataType =
+    if (perRowErrors) TegridyStringFunction.ResultType
+    else if (overArray) ArrayType(StringType, containsNull = true)
+    else StringType
   override def nullable: Boolean = true
   override def nullIntolerant: Boolean = true
   override def foldable: Boolean = false
 
   override def checkInputDataTypes(): TypeCheckResult = child.dataType match {
-    case _: StringType | ArrayType(_: StringType, _) => TypeCheckResult.TypeCheckSuccess
+    case _: StringType => TypeCheckResult.TypeCheckSuccess
+    case ArrayType(_: StringType, _) if !perRowErrors => TypeCheckResult.TypeCheckSuccess
     case other =>
       TypeCheckResult.TypeCheckFailure(
         s"$prettyName takes a STRING or ARRAY<STRING> argument, but got ${other.sql}; cast it first, e.g. " +
@@ -79,10 +86,17 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
         val slots = Array.tabulate(array.numElements())(i => collector.lookUp(if (array.isNullAt(i)) null else array.getUTF8String(i)))
         collector.flush()
         new GenericArrayData(slots.map(collector.resultOf(_): Any))
+      case string: UTF8String if perRowErrors =>
+        val (token, error) = collector.outcomeOf(collector.lookUp(string))
+        InternalRow(token, if (error == null) null else UTF8String.fromString(error))
       case string: UTF8String => collector.resultOf(collector.lookUp(string))
     }
   }
 
   // Settings and the accumulator stay out of EXPLAIN and the Spark UI: only the argument shows.
   override protected def stringArgs: Iterator[Any] = Iterator(child)
+}
+
+object TegridyStringFunction {
+  val ResultType: StructType = StructType(Seq(StructField("token", StringType), StructField("error", StringType)))
 }

@@ -19,3 +19,18 @@ case class TegridyTokenizeExpression(child: Expression, conf: TegridyConf, metri
 object TegridyTokenizeExpression {
   val Name = "tegridy_tokenize_hp"
 }
+
+/**
+ * `tegridy_tokenize_result(value)`: STRUCT<token, error>, the token, or NULL and the reason the
+ * value failed (never the value). Built with onError=null settings, so a failed value never fails
+ * the query; an outage still does.
+ */
+case class TegridyTokenizeResultExpression(child: Expression, conf: TegridyConf, metrics: TegridyAccumulator)
+  extends TegridyStringFunction {
+  override def prettyName: String = "tegridy_tokenize_result"
+  override def operation: Operation = Operation.Tokenize
+  override def perRowErrors: Boolean = true
+
+  override protected def withNewChildInternal(newChild: Expression): TegridyTokenizeResultExpression =
+    copy(child = newChild)
+}

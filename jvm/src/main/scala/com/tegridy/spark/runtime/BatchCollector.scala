@@ -76,11 +76,22 @@ final class BatchCollector(
       answer match {
         case Answer.Token(text) => slot.settle(UTF8String.fromString(text))
         // onError=fail or a service failure throws here; onError=null gives NULL, counted once per value.
-        case Answer.Failed(failure) => slot.settle(runtime.onFailure(failure, function, stats))
+        case Answer.Failed(failure) =>
+          slot.failure = failure
+          slot.settle(runtime.onFailure(failure, function, stats))
         case Answer.Abandoned => claim(slot) // the task that was asking ended; ask ourselves
       }
     }
     slot.result
+  }
+
+  /**
+   * The row's token or, for a value that failed, why (never the value): for per-row error columns.
+   * Only for calls whose settings return NULL for a failed value; an outage still throws.
+   */
+  def outcomeOf(slot: Slot): (UTF8String, String) = {
+    val token = resultOf(slot)
+    (token, if (slot.failure != null) slot.failure.reason else null)
   }
 
   /** Sends the values collected so far, if any. */

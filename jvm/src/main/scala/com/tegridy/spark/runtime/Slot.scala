@@ -4,7 +4,7 @@ import java.util.concurrent.CompletableFuture
 
 import org.apache.spark.unsafe.types.UTF8String
 
-import com.tegridy.spark.client.Answer
+import com.tegridy.spark.client.{Answer, Failure}
 
 /**
  * One distinct value of a task's window, and where its answer will come from. Rows that hold
@@ -17,6 +17,8 @@ final class Slot private[runtime] (val key: String) {
   private[runtime] var sent: Boolean = false
   private[runtime] var result: UTF8String = _
   private[runtime] var settled: Boolean = false
+  /** Why the value has no token, when it failed and its rows got NULL (for per-row error columns). */
+  private[runtime] var failure: Failure = _
 
   private[runtime] def settle(value: UTF8String): Slot = {
     result = value

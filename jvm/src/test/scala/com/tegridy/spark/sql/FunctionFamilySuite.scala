@@ -72,4 +72,19 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
       intercept[Exception](spark.sql("SELECT tegridy_tokenize_hp(concat('poison-', id)) FROM range(0, 6, 1, 1)").collect())
     }
   }
+
+  test("tegridy_tokenize_result: the token, or NULL and the reason, per row; the value never in the error") {
+    lambda.reset()
+    lambda.respond = values => Reply(200, Map.empty, values.map { v =>
+      if (v == "poison-3") """{"success":false,"retryable":false,"error":"refused"}"""
+      else s"""{"success":true,"token":"T($v)","data":"$v"}"""
+    }.mkString("""{"responses":[""", ",", "]}"))
+    val df = spark.sql("SELECT id, tegridy_tokenize_result(concat('poison-', id)) AS r FROM range(0, 6, 1, 1)")
+    assert(plan(df).contains("BatchTokenize"))
+    df.select("id", "r.token", "r.error").collect().foreach { row =>
+      if (row.getLong(0) == 3) {
+        assert(row.isNullAt(1) && row.getString(2).contains("rejected") && !row.getString(2).contains("poison-3"))
+      } else assert(row.getString(1) == s"T(poison-${row.getLong(0)})" && row.isNullAt(2))
+    }
+  }
 }
