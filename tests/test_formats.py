@@ -71,3 +71,30 @@ def test_refusals_name_the_rule_never_the_value(name, value, rule):
     with pytest.raises(FormatError) as error:
         cipher(name).tokenize(value)
     assert rule in str(error.value) and name in str(error.value) and value not in str(error.value)
+
+
+def test_the_service_tokenizes_formats_convergently_and_detokenizes_them_from_the_vault(tmp_path):
+    import json
+
+    from conftest import lambda_client
+    from tegridy_tokens.service import local_service
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        client = lambda_client(service.endpoint)
+
+        def call(event):
+            return json.loads(client.invoke(FunctionName=service.function_name, Payload=json.dumps(event))["Payload"].read())
+
+        items = [{"data": "123-45-6789", "format": "ssn"}, {"data": "4111 1111 1111 1111", "format": "credit_card"},
+                 {"data": "jane.doe@example.com", "format": "email"}, {"data": "plain"}, {"data": "12", "format": "ssn"}]
+        first, again = call({"requests": items}), call({"requests": items})
+        assert first == again  # convergent
+        out = first["responses"]
+        assert re.fullmatch(r"\d{3}-\d{2}-\d{4}", out[0]["token"]) and out[1]["token"].endswith("1111")
+        assert out[2]["token"].endswith("@example.com") and out[3]["token"].startswith("tgr_")
+        assert out[4] == {"success": False, "error": out[4]["error"], "retryable": False} and "ssn" in out[4]["error"] and "12" not in out[4]["error"]
+        tokens = [r["token"] for r in out[:4]]
+        back = call({"tokens": tokens, "formats": ["ssn", "credit_card", "email", None]})
+        assert back == {"values": ["123-45-6789", "4111 1111 1111 1111", "jane.doe@example.com", "plain"]}
+        assert call({"tokens": tokens[:1], "formats": ["phone"]}) == {"values": [None]}  # wrong format: not found
+        assert call({"tokens": tokens[3:]}) == {"tokens": {tokens[3]: "plain"}}  # the seeds' shape, unchanged

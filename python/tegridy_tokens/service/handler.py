@@ -7,6 +7,11 @@
                 same length and order; `retryable` marks items the vault did not store in time
     detokenize: {"tokens": ["t1", ...]} -> {"tokens": {"t1": "v1", ...}}   absent = not found
 
+Format-preserving tokens (formats.py): a tokenize item may carry "format" ({"data": "v1",
+"format": "ssn"}); a detokenize request may carry a parallel "formats" list, and is then answered
+{"values": ["v1", null, ...]} (same length and order, null = not found), since one token string
+could stand for different values under two formats. Without them, the bytes are the seeds'.
+
 Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
 TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
 fails with KeysNotReady, naming `tegridy-tokens keys init`. It imports only the standard library,
@@ -42,12 +47,14 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
         if not isinstance(requests, list):
             raise InvalidRequest("'requests' must be a list of {\"data\": string} objects")
         values = [item.get("data") if isinstance(item, dict) else None for item in requests]
+        formats = [item.get("format") if isinstance(item, dict) else None for item in requests]
         responses = []
-        for value, result in zip(values, engine.tokenize(values, deadline)):
+        results = engine.tokenize(values, deadline, formats if any(f is not None for f in formats) else None)
+        for value, result in zip(values, results):
             if result.token is not None:
                 responses.append({"success": True, "token": result.token, "data": value})
-            elif result.retryable:
-                responses.append({"success": False, "error": result.error, "retryable": True})
+            elif result.retryable or result.permanent:
+                responses.append({"success": False, "error": result.error, "retryable": result.retryable})
             else:
                 responses.append({"success": False, "error": result.error})
         return {"responses": responses}
@@ -56,6 +63,11 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
         tokens = event["tokens"]
         if not isinstance(tokens, list):
             raise InvalidRequest("'tokens' must be a list of strings")
+        if "formats" in event:
+            formats = event["formats"]
+            if not isinstance(formats, list) or len(formats) != len(tokens):
+                raise InvalidRequest("'formats' must be a list as long as 'tokens'")
+            return {"values": engine.detokenize_formatted(tokens, formats, deadline)}
         return {"tokens": engine.detokenize(tokens, deadline)}
     raise InvalidRequest("event must have a 'requests' list (tokenize) or a 'tokens' list (detokenize)")
 

@@ -4,6 +4,12 @@ token = "tgr_" + base64url(HMAC-SHA-256(token_key, value)), 47 characters: the s
 gives the same token (joins and caches on tokens stay correct, racing instances write the same
 vault item), and the token reveals nothing without the key. The value is sealed to the keyring's
 current public key (sealing.py); only the detokenize side's private keys open it.
+
+A value with a format (ssn, credit_card, phone, email) gets a format-preserving token instead:
+FF1 under a key per format derived from the token key (formats.py), convergent like the default
+token. Its sealed value is stored under "fmt:<format>:<token>", so detokenizing needs only the
+private keys, as for default tokens. FF1 is a cipher: whoever holds the token key (the tokenize
+side) could reverse a format token without the vault; default tokens do not have that property.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .errors import VaultUnavailable
+from .formats import FormatCipher, FormatError
 from .keyring import DETOKENIZE, TOKENIZE, Keyring
 from .retry import DEFAULT_BUDGET_S, Deadline
 from .sealing import open_many, seal_many, version_of
@@ -23,6 +30,12 @@ from .vault import Vault
 TOKEN_PREFIX = "tgr_"
 RETRY_LATER = "the vault did not store this item in time; retry it"
 TOO_LARGE = "the value is too large for the vault's entries"
+DEFAULT_FORMAT = "default"
+
+
+def vault_key(token: str, fmt: str | None) -> str:
+    """Where a token's sealed value lives: the token itself, or namespaced by its format."""
+    return token if fmt in (None, DEFAULT_FORMAT) else f"fmt:{fmt}:{token}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class TokenResult:
     token: str | None = None
     error: str | None = None
     retryable: bool = False
+    permanent: bool = False  # said so on the wire ("retryable": false), so the client does not retry it
 
 
 class TokenEngine:
@@ -48,17 +62,39 @@ class TokenEngine:
         digest = hmac.new(self.keyring.token_key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
-    def tokenize(self, values: Sequence[object], deadline: Deadline | None = None) -> list[TokenResult]:
+    def format_cipher(self, fmt: str) -> FormatCipher:
+        key = hmac.new(self.keyring.token_key, b"tegridy-ff1:" + fmt.encode("ascii", "replace"), hashlib.sha256).digest()
+        return FormatCipher(fmt, key)
+
+    def tokenize(self, values: Sequence[object], deadline: Deadline | None = None,
+                 formats: Sequence[object] | None = None) -> list[TokenResult]:
         deadline = deadline or Deadline(DEFAULT_BUDGET_S)
         tokens: list[str | None] = []
+        keys: list[str | None] = []
+        refused: dict[int, str] = {}
         fresh: dict[str, str] = {}
-        for value in values:
-            if not isinstance(value, str):
+        ciphers: dict[str, FormatCipher] = {}
+        for i, value in enumerate(values):
+            fmt = formats[i] if formats is not None else None
+            if not isinstance(value, str) or not (fmt is None or isinstance(fmt, str)):
                 tokens.append(None)
+                keys.append(None)
                 continue
-            token = self.token_for(value)
-            fresh.setdefault(token, value)
+            if fmt in (None, DEFAULT_FORMAT):
+                token = self.token_for(value)
+            else:
+                try:
+                    cipher = ciphers.get(fmt) or ciphers.setdefault(fmt, self.format_cipher(fmt))
+                    token = cipher.tokenize(value)
+                except FormatError as error:  # names the format and the rule, never the value
+                    refused[i] = str(error)
+                    tokens.append(None)
+                    keys.append(None)
+                    continue
+            key = vault_key(token, fmt)
+            fresh.setdefault(key, value)
             tokens.append(token)
+            keys.append(key)
         failed: set[str] = set()
         too_large: set[str] = set()
         if self.vault is not None and fresh:
@@ -71,20 +107,32 @@ class TokenEngine:
                 too_large = {t for t, entry in sealed.items() if limit is not None and len(entry) + len(t) > limit}
                 failed = self.vault.put_many({t: e for t, e in sealed.items() if t not in too_large}, deadline)
         results = []
-        for value, token in zip(values, tokens):
-            if token is None:
+        for i, (value, token, key) in enumerate(zip(values, tokens, keys)):
+            if i in refused:
+                results.append(TokenResult(error=refused[i], permanent=True))
+            elif token is None:
                 results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
-            elif token in too_large:
+            elif key in too_large:
                 results.append(TokenResult(error=TOO_LARGE))
-            elif token in failed:
+            elif key in failed:
                 results.append(TokenResult(error=RETRY_LATER, retryable=True))
             else:
                 results.append(TokenResult(token=token))
         return results
 
+    def detokenize_formatted(self, tokens: Sequence[object], formats: Sequence[object],
+                             deadline: Deadline | None = None) -> list[str | None]:
+        """One value (or None, not found) per token, each looked up under its own format."""
+        keys = [vault_key(t, f) if isinstance(t, str) and (f is None or isinstance(f, str)) else None
+                for t, f in zip(tokens, formats)]
+        found = self.detokenize([k for k in keys if k is not None and (k.startswith("fmt:") or k.startswith(TOKEN_PREFIX))],
+                                deadline)
+        return [found.get(k) if k is not None else None for k in keys]
+
     def detokenize(self, tokens: Sequence[object], deadline: Deadline | None = None) -> dict[str, str]:
         """token -> value for every token found; a token absent from the result was not found."""
-        wanted = [token for token in dict.fromkeys(tokens) if isinstance(token, str) and token.startswith(TOKEN_PREFIX)]
+        wanted = [token for token in dict.fromkeys(tokens)
+                  if isinstance(token, str) and (token.startswith(TOKEN_PREFIX) or token.startswith("fmt:"))]
         if self.vault is None or not wanted:
             return {}
         found, unread = self.vault.get_many(wanted, deadline or Deadline(DEFAULT_BUDGET_S))
