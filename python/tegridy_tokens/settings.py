@@ -22,6 +22,7 @@ SETTING_KEYS: dict[str, str] = {
     "retry_total_timeout_ms": "spark.tegridy.retry.totalTimeoutMs",
     "retry_item_attempts": "spark.tegridy.retry.itemAttempts",
     "on_error": "spark.tegridy.onError",
+    "pii_types": "spark.tegridy.pii.types",
 }
 
 
@@ -41,6 +42,7 @@ class TegridySettings(TypedDict, total=False):
     retry_total_timeout_ms: int  # time budget for all retries of one batch (300000)
     retry_item_attempts: int  # attempts for a failed item with no `retryable` flag (3)
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
+    pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
 
 
 class UnknownSettingError(TypeError):

@@ -4,13 +4,14 @@ import scala.annotation.nowarn
 
 import org.apache.spark.sql.catalyst.{FunctionIdentifier, InternalRow}
 import org.apache.spark.sql.catalyst.analysis.FunctionRegistry
-import org.apache.spark.sql.catalyst.expressions.{AttributeReference, EqualNullSafe, Expression, ExpressionInfo, If, Literal, MapFromArrays}
+import org.apache.spark.sql.catalyst.expressions.{AttributeReference, CaseWhen, EqualNullSafe, EqualTo, Expression, ExpressionInfo, If, In, Literal, Lower, MapFromArrays, StringTrim => Trim}
 import org.apache.spark.sql.catalyst.plans.logical.{LocalRelation, LogicalPlan}
 import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.types.{DoubleType, LongType}
 
 import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
-import com.tegridy.spark.expressions.{NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression, TegridyTokenizeResultExpression}
+import com.tegridy.spark.client.FormattedValue
+import com.tegridy.spark.expressions.{FormatTag, NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression, TegridyTokenizeResultExpression}
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 
 /**
@@ -33,7 +34,36 @@ object TegridyFunctions {
     tokenizeMap,
     conditionalTokenize,
     tryTokenize,
-    tokenizeResult)
+    tokenizeResult,
+    tokenizeFormat,
+    tokenizePii)
+
+  private def tokenizeFormat = Definition("tegridy_tokenize_format",
+    info(classOf[FormatTag], "tegridy_tokenize_format",
+      usage = "_FUNC_(value, format) - The format-preserving token of `value` (seed 001's name; the same as " +
+        "tegridy_tokenize_hp(value, format)). Formats: " + FormattedValue.Known.mkString(", ") + ".",
+      extended = "\n    Examples:\n      > SELECT _FUNC_(ssn, 'ssn') FROM customers;\n       831-20-4417\n"),
+    {
+      case Seq(value, format) => TegridyTokenizeExpression(FormatTag(value, format), sessionConf(), sessionMetrics())
+      case other => throw new IllegalArgumentException(s"tegridy_tokenize_format takes two arguments (value, format), but got ${other.size}")
+    })
+
+  // The type decides: one of spark.tegridy.pii.types is tokenized with its format (or the default
+  // tokens if it is not a format); any other type leaves the value as it is, and it is never sent.
+  private def tokenizePii = Definition("tokenize_pii",
+    info(classOf[FormatTag], "tokenize_pii",
+      usage = "_FUNC_(value, data_type) - The token of `value` when `data_type` is one of spark.tegridy.pii.types " +
+        "(with that type's format when it is one), otherwise `value` unchanged and never sent.",
+      extended = "\n    Examples:\n      > SELECT _FUNC_(field_value, field_type) FROM profile_fields;\n"),
+    {
+      case Seq(value, dataType) =>
+        val conf = sessionConf()
+        val kind = Lower(Trim(dataType))
+        val format = CaseWhen(FormattedValue.Known.filter(conf.piiTypes.contains).map(f => (EqualTo(kind, Literal(f)): Expression, Literal(f): Expression)),
+          Literal(FormattedValue.Default))
+        If(In(kind, conf.piiTypes.map(Literal(_))), TegridyTokenizeExpression(FormatTag(value, format), conf, sessionMetrics()), value)
+      case other => throw new IllegalArgumentException(s"tokenize_pii takes two arguments (value, data_type), but got ${other.size}")
+    })
 
   private def tokenizeResult = Definition("tegridy_tokenize_result",
     info(classOf[TegridyTokenizeResultExpression], "tegridy_tokenize_result",
@@ -81,7 +111,9 @@ object TegridyFunctions {
   private def tokenize(name: String) = Definition(
     name,
     info(classOf[TegridyTokenizeExpression], name,
-      usage = "_FUNC_(value) - Returns the token for `value` from the Tegridy Tokens service. " +
+      usage = "_FUNC_(value[, format]) - Returns the token for `value` (a STRING, or each element of an " +
+        "ARRAY<STRING>) from the Tegridy Tokens service; with a format (" + FormattedValue.Known.mkString(", ") +
+        "), a format-preserving token. " +
         "NULL gives NULL; an empty or whitespace-only value is returned unchanged. Both are never sent.",
       extended =
         """
@@ -93,15 +125,14 @@ object TegridyFunctions {
           |       tgr_…
           |      > SELECT _FUNC_(NULL);
           |       NULL
-          |
-          |    Settings (docs/configuration.md):
-          |""".stripMargin + Settings.describe + "\n"),
-    children => TegridyTokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
+          |""".stripMargin),
+    children => TegridyTokenizeExpression(valueOrFormatted(name, children), sessionConf(), sessionMetrics()))
 
   private def detokenize(name: String) = Definition(
     name,
     info(classOf[TegridyDetokenizeExpression], name,
-      usage = "_FUNC_(token) - Returns the value behind `token` from the Tegridy Tokens service. " +
+      usage = "_FUNC_(token[, format]) - Returns the value behind `token` (or each element of an ARRAY<STRING>) " +
+        "from the Tegridy Tokens service; give the format a format-preserving token was made with. " +
         "NULL gives NULL; an empty or whitespace-only token is returned unchanged. An unknown token is an " +
         "error (NULL under spark.tegridy.onError=null).",
       extended =
@@ -112,16 +143,23 @@ object TegridyFunctions {
           |    Examples:
           |      > SELECT _FUNC_(email_token) FROM customers_tokenized;
           |       john.doe@email.com
-          |
-          |    Settings (docs/configuration.md):
-          |""".stripMargin + Settings.describe + "\n"),
-    children => TegridyDetokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
+          |""".stripMargin),
+    children => TegridyDetokenizeExpression(valueOrFormatted(name, children), sessionConf(), sessionMetrics()))
 
   // The 5-argument constructor keeps the free-form extended text; the 11-argument one validates a
   // layout that changes between Spark versions.
   @nowarn("cat=deprecation")
   private[spark] def info(cls: Class[_], name: String, usage: String, extended: String): ExpressionInfo =
-    new ExpressionInfo(cls.getCanonicalName, null, name, usage, extended)
+    new ExpressionInfo(cls.getCanonicalName, null, name, usage,
+      extended + "\n    Settings (docs/configuration.md):\n" + Settings.describe + "\n")
+
+  /** (value) or (value, format): a format-preserving call's argument carries its format. */
+  private def valueOrFormatted(name: String, children: Seq[Expression]): Expression = children match {
+    case Seq(value) => value
+    case Seq(value, format) => FormatTag(value, format)
+    case _ => throw new IllegalArgumentException(
+      s"$name takes one argument (value) or two (value, format), but got ${children.size}")
+  }
 
   private def single(name: String, children: Seq[Expression]): Expression = children match {
     case Seq(child) => child

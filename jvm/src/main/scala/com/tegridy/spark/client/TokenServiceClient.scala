@@ -77,7 +77,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
               val i = pending(k)
               outcomes(k) match {
                 case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true
-                case Left(ItemFailure(Some(false))) => out(i) = Answer.Failed(ValueFailure(shape.rejected, 1))
+                case Left(ItemFailure(Some(false))) => out(i) = Answer.Failed(ValueFailure(shape.rejected(values(i)), 1))
                 case Left(ItemFailure(flag)) =>
                   itemTries(i) += 1
                   val budget = if (flag.contains(true)) conf.retryMaxAttempts else conf.retryItemAttempts
@@ -214,7 +214,13 @@ object TokenServiceClient {
   }
 
   /** What differs between the two operations: request, response, and an item's refusal. */
-  private sealed abstract class Shape(val name: String, val rejected: String) {
+  private sealed abstract class Shape(val name: String, refusal: String) {
+    /** Why the service refused this key, naming its format (and the format's rules) if it has one. */
+    def rejected(key: String): String = FormattedValue.decode(key)._1 match {
+      case None => refusal
+      case Some(format) => s"$refusal for format $format (it does not match the format's shape, or the part to " +
+        "encrypt has fewer than 1,000,000 possible values; see docs/functions.md)"
+    }
     def request(items: IndexedSeq[String]): Array[Byte]
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
   }
@@ -228,9 +234,12 @@ object TokenServiceClient {
   private object Detokenize extends Shape("detokenize", "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
     def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items)
-    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
-      val found = WireProtocol.parseDetokenizeResponse(payload)
-      items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray
-    }
+    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
+      if (WireProtocol.hasFormats(items)) {
+        WireProtocol.parseDetokenizeValues(payload, items.size).map(v => if (v == null) notFound else Right(v))
+      } else {
+        val found = WireProtocol.parseDetokenizeResponse(payload)
+        items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray
+      }
   }
 }

@@ -37,11 +37,16 @@ object WireProtocol {
     case Operation.Detokenize => DetokenizeRequestOverhead
   }
 
-  /** An upper bound on the bytes `value` adds to a request of `operation`. */
-  def itemBytes(operation: Operation, value: String): Long = jsonStringBytes(value) + (operation match {
-    case Operation.Tokenize => TokenizeItemOverhead
-    case Operation.Detokenize => DetokenizeItemOverhead
-  })
+  /** An upper bound on the bytes a key (a value, and its format if any) adds to a request of `operation`. */
+  def itemBytes(operation: Operation, key: String): Long = {
+    val (format, value) = FormattedValue.decode(key)
+    // {"format":"..."}, or in a detokenize request's formats list "...", plus the default "formats" for the rest
+    val formatBytes = format.map(f => f.length + 12L + 8L).getOrElse(0L)
+    jsonStringBytes(value) + formatBytes + (operation match {
+      case Operation.Tokenize => TokenizeItemOverhead
+      case Operation.Detokenize => DetokenizeItemOverhead + 12L // a default entry in "formats" if another has one
+    })
+  }
 
   /**
    * An upper bound on the bytes `value` takes inside a JSON string as Jackson writes it (UTF-8,
@@ -58,31 +63,70 @@ object WireProtocol {
     total
   }
 
-  def tokenizeRequest(values: IndexedSeq[String]): Array[Byte] = write { generator =>
+  /** Keys (FormattedValue): a formatted one's item carries its "format". */
+  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("requests")
-    values.foreach { value =>
+    keys.foreach { key =>
+      val (format, value) = FormattedValue.decode(key)
       generator.writeStartObject()
       generator.writeStringField("data", value)
+      format.foreach(generator.writeStringField("format", _))
       generator.writeEndObject()
     }
     generator.writeEndArray()
     generator.writeEndObject()
   }
 
-  def detokenizeRequest(tokens: IndexedSeq[String]): Array[Byte] = write { generator =>
+  /** Keys (FormattedValue): if any has a format, a parallel "formats" list, answered by "values". */
+  def detokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
+    val decoded = keys.map(FormattedValue.decode)
     generator.writeStartObject()
     generator.writeArrayFieldStart("tokens")
-    tokens.foreach(generator.writeString)
+    decoded.foreach { case (_, token) => generator.writeString(token) }
     generator.writeEndArray()
+    if (hasFormats(keys)) {
+      generator.writeArrayFieldStart("formats")
+      decoded.foreach { case (format, _) => generator.writeString(format.getOrElse(FormattedValue.Default)) }
+      generator.writeEndArray()
+    }
     generator.writeEndObject()
+  }
+
+  def hasFormats(keys: IndexedSeq[String]): Boolean = keys.exists(k => FormattedValue.decode(k)._1.isDefined)
+
+  /** The answer to a detokenize request with "formats": one value or null per token, in order. */
+  def parseDetokenizeValues(payload: Array[Byte], count: Int): Array[String] = {
+    val out = new Array[String](count)
+    read(payload) { parser =>
+      expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
+      var sawValues = false
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        val field = parser.currentName()
+        parser.nextToken()
+        if (field == "values") {
+          sawValues = true
+          expect(parser.currentToken() == JsonToken.START_ARRAY, "'values' is not a list")
+          var index = 0
+          while (parser.nextToken() != JsonToken.END_ARRAY) {
+            expect(index < count, s"'values' has more entries than the $count tokens")
+            if (parser.currentToken() == JsonToken.VALUE_STRING) out(index) = parser.getText else parser.skipChildren()
+            index += 1
+          }
+          expect(index == count, s"'values' has $index entries for $count tokens")
+        } else parser.skipChildren()
+      }
+      expect(sawValues, "the response has no 'values' list")
+    }
+    out
   }
 
   /**
    * One entry per request, in request order: the token (String) or an ItemFailure. Checks the
    * count and, where the service echoes `data`, that each echo is the value sent at that place.
    */
-  def parseTokenizeResponse(payload: Array[Byte], sent: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+  def parseTokenizeResponse(payload: Array[Byte], sentKeys: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+    val sent = sentKeys.map(k => FormattedValue.decode(k)._2) // the echo is the value itself
     val out = new Array[Either[ItemFailure, String]](sent.length)
     read(payload) { parser =>
       expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")

@@ -54,8 +54,15 @@ object Settings {
     OnError.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${OnError.all.map(_.name).mkString(", ")}")
   }
 
+  val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
+    Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
+    "the data types tokenize_pii tokenizes (with their format when they are one)") { text =>
+    val types = text.split(',').map(_.trim.toLowerCase(Locale.ROOT)).filter(_.nonEmpty).toSeq
+    if (types.isEmpty) Left("must name at least one data type, e.g. email,ssn") else Right(types)
+  }
+
   val all: Seq[Setting[_]] = Seq(FunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting)
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, PiiTypes)
 
   val knownKeys: Set[String] = all.map(_.key).toSet
 

@@ -27,7 +27,8 @@ final case class TegridyConf(
     retryMaxAttempts: Int,
     retryTotalTimeoutMs: Long,
     retryItemAttempts: Int,
-    onError: OnError) {
+    onError: OnError,
+    piiTypes: Seq[String] = Settings.PiiTypes.default.get) {
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -87,6 +88,7 @@ object TegridyConf {
       retryMaxAttempts = value(Settings.RetryMaxAttempts),
       retryTotalTimeoutMs = value(Settings.RetryTotalTimeoutMs),
       retryItemAttempts = value(Settings.RetryItemAttempts),
-      onError = value(Settings.OnErrorSetting))
+      onError = value(Settings.OnErrorSetting),
+      piiTypes = value(Settings.PiiTypes))
   }
 }

@@ -52,7 +52,7 @@ class SettingsCatalogSuite extends AnyFunSuite {
 
   test("every setting's default parses as a value of that setting") {
     Settings.all.foreach { setting =>
-      setting.default.foreach(d => assert(setting.parse(d.toString).isRight, setting.key))
+      setting.default.foreach(d => assert(setting.parse(setting.defaultText) == Right(d), setting.key))
     }
   }
 }

@@ -87,4 +87,25 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
       } else assert(row.getString(1) == s"T(poison-${row.getLong(0)})" && row.isNullAt(2))
     }
   }
+
+  test("formats: the format travels per item, keys stay apart per format, an unknown format is a clear error") {
+    lambda.reset()
+    val df = spark.sql("""SELECT id, tegridy_tokenize_hp(concat('v', id % 2), CASE WHEN id < 2 THEN 'ssn' ELSE 'default' END) AS t
+                          FROM range(0, 4, 1, 1)""")
+    val rows = df.collect().sortBy(_.getLong(0))
+    assert(rows.map(_.getString(1)).toSeq == Seq("T(v0)", "T(v1)", "T(v0)", "T(v1)")) // the fake ignores formats
+    val bodies = lambda.batches.toArray.toSeq.flatMap(_.asInstanceOf[Seq[String]])
+    assert(bodies.size == 4, "v0 and v1 once as ssn and once as default")
+    val error = intercept[Exception](spark.sql("SELECT tegridy_tokenize_hp(concat('secret-', id), 'bank') FROM range(0, 1)").collect())
+    val message = Iterator.iterate[Throwable](error)(_.getCause).takeWhile(_ != null).map(_.getMessage).mkString(" | ")
+    assert(message.contains("unknown token format 'bank'") && !message.contains("secret-0"))
+  }
+
+  test("tokenize_pii: only the configured types are sent") {
+    lambda.reset()
+    val rows = spark.sql("""SELECT id, tokenize_pii(concat('x', id), CASE id % 3 WHEN 0 THEN 'email' WHEN 1 THEN 'SSN' ELSE 'city' END)
+                            FROM range(0, 6, 1, 1)""").collect().sortBy(_.getLong(0))
+    rows.foreach(r => assert(r.getString(1) == (if (r.getLong(0) % 3 == 2) s"x${r.getLong(0)}" else s"T(x${r.getLong(0)})")))
+    assert(lambda.sentValues.toSet == Set("x0", "x1", "x3", "x4"))
+  }
 }
