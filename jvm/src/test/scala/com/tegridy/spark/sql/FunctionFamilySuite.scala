@@ -39,8 +39,10 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
 
   test("tegridy_tokenize_map: each distinct non-blank element to its token") {
     lambda.reset()
-    val rows = spark.sql("""SELECT id, tegridy_tokenize_map(CASE WHEN id = 0 THEN NULL ELSE array('m1', NULL, ' ', 'm2', 'm1') END) AS m
-                            FROM range(0, 2, 1, 1)""").collect().sortBy(_.getLong(0))
+    val df = spark.sql("""SELECT id, tegridy_tokenize_map(CASE WHEN id = 0 THEN NULL ELSE array('m1', NULL, ' ', 'm2', 'm1') END) AS m
+                          FROM range(0, 2, 1, 1)""")
+    assert(plan(df).contains("BatchTokenize"))
+    val rows = df.collect().sortBy(_.getLong(0))
     assert(rows(0).isNullAt(1))
     assert(rows(1).getMap[String, String](1) == Map("m1" -> "T(m1)", "m2" -> "T(m2)"))
     assert(lambda.sentValues.toSet == Set("m1", "m2"))
@@ -66,7 +68,9 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
       else s"""{"success":true,"token":"T($v)","data":"$v"}"""
     }.mkString("""{"responses":[""", ",", "]}"))
     withConf("spark.tegridy.onError" -> "fail") {
-      val rows = spark.sql("SELECT id, tegridy_try_tokenize(concat('poison-', id)) FROM range(0, 6, 1, 1)").collect()
+      val df = spark.sql("SELECT id, tegridy_try_tokenize(concat('poison-', id)) FROM range(0, 6, 1, 1)")
+      assert(plan(df).contains("BatchTokenize"))
+      val rows = df.collect()
       assert(rows.filter(_.isNullAt(1)).map(_.getLong(0)).toSeq == Seq(3L))
       assert(rows.filterNot(_.isNullAt(1)).forall(r => r.getString(1) == s"T(poison-${r.getLong(0)})"))
       intercept[Exception](spark.sql("SELECT tegridy_tokenize_hp(concat('poison-', id)) FROM range(0, 6, 1, 1)").collect())
