@@ -25,7 +25,7 @@ def test_defaults_are_the_seeds(tmp_path):
     assert (config.max_files_per_manifest, config.max_batch_size_gb, config.expected_file_size_mb,
             config.size_tolerance_percent, config.target_file_size_mb) == (200, 0.7, 10.0, 99.0, 128.0)
     assert config.state == f"sqlite://{tmp_path / 'out' / '_state.db'}"
-    assert config.quarantine == str(tmp_path / "out" / "_quarantine")
+    assert config.quarantine == str(tmp_path / "landing" / "_quarantine")
     # The seed's band: 0.1 MB to 19.9 MB.
     assert config.size_band == (int(0.1 * MB), int(19.9 * MB))
     assert config.max_batch_bytes == int(0.7 * 1024 * MB)
@@ -117,7 +117,7 @@ def test_track_quarantines_by_size_and_is_idempotent(tmp_path):
     assert result["tracked"] == 1 and result["scanned"] == 3
     reasons = {item["file"].rsplit("/", 1)[-1]: item["reason"] for item in result["quarantined"]}
     assert set(reasons) == {"empty.json", "big.json"} and all("outside the accepted band" in r for r in reasons.values())
-    assert (tmp_path / "out" / "_quarantine" / "2026-01-05" / "big.json").exists()
+    assert (tmp_path / "landing" / "_quarantine" / "2026-01-05" / "big.json").exists()
     assert not (tmp_path / "landing" / "2026-01-05" / "big.json").exists()
     record = state.get("file", str(ok))
     assert (record["status"], record["date"], record["size"]) == (PENDING, "2026-01-05", ok.stat().st_size)

@@ -123,7 +123,9 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
         return text.rstrip("/") if len(text) > 1 else text
 
     landing, output = location("landing"), location("output")
-    quarantine = location("quarantine") if "quarantine" in section else join(output, "_quarantine")
+    # Quarantined files are raw landed data, plaintext PII included: by default they stay in the
+    # landing zone (under _quarantine/, which `track` and Spark skip), never in the tokenized output.
+    quarantine = location("quarantine") if "quarantine" in section else join(landing, "_quarantine")
     state = str(values.get("state") or "").strip()
     if not state:
         if "://" in output:
