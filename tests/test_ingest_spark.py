@@ -233,6 +233,30 @@ def test_cli_ingest_all_on_the_embedded_default(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["run"]["rows"] == len(valid) and result["run"]["completed"] == 2
     assert (tmp_path / "home" / "vault.db").exists()  # the embedded reference service kept the tokens
+    assert not [c for c in canaries(valid) if c in done.stdout + done.stderr]  # nor in the job's log
     assert assert_no_plaintext(tmp_path / "out", canaries(valid)) > 10
     human = cli("state", "stats", "--config", str(config))
     assert human.returncode == 0 and "completed:" in human.stdout and "rows_written: 120" in human.stdout
+
+
+def test_a_failed_run_records_a_reason_without_values(spark, service, tmp_path):
+    valid = landing(tmp_path)
+    config = load_config(config_for(tmp_path, service))
+    key = "spark.tegridy.lambda.functionName"
+    with Context(config, spark=spark) as context:
+        ingest(context, "track")
+        ingest(context, "manifest", flush=True)
+        spark.conf.set(key, "no-such-function")
+        try:
+            result, status = ingest(context, "run")
+        finally:
+            spark.conf.set(key, service.function_name)
+        assert status == 1 and result["failed"] == 2
+        failed = context.state.scan("manifest", "failed")
+        reasons = [m["reason"] for m in failed] + [f["reason"] for f in context.state.scan("file", "failed")]
+        assert len(reasons) == 5 and all("com.tegridy" in r and "no-such-function" in r for r in reasons), reasons
+        assert not [c for c in canaries(valid) if any(c in r for r in reasons)]
+        # Retried once the cause is fixed: failed -> processing -> completed, replacing nothing twice.
+        retried = [ingest(context, "run", manifest=m["key"])[0]["manifests"][0]["status"] for m in failed]
+    assert retried == [COMPLETED, COMPLETED]
+    assert spark.read.parquet(str(tmp_path / "out")).count() == len(valid)

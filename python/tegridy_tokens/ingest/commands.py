@@ -11,7 +11,7 @@ from .build import build
 from .config import IngestConfig, parse_duration
 from .paths import AnyFileSystem
 from .run import run_manifest, runnable
-from .state import FAILED, StateStore, open_state
+from .state import FAILED, IllegalTransition, StateConflict, StateStore, open_state
 from .track import track
 from . import operations
 
@@ -58,9 +58,18 @@ def ingest(context: Context, command: str, flush: bool = False, manifest: str | 
 
 def _run(context: Context, manifest: str | None) -> tuple[dict, int]:
     ids = [manifest] if manifest else runnable(context.state)
-    results = [run_manifest(context.config, context.state, context.fs, context.spark, m) for m in ids] if ids else []
+    results = []
+    for manifest_id in ids:
+        try:
+            results.append(run_manifest(context.config, context.state, context.fs, context.spark, manifest_id))
+        except (StateConflict, IllegalTransition):
+            if manifest:
+                raise
+            # Another `ingest run` took this manifest between our listing and our move: its job now.
+            results.append({"manifest": manifest_id, "status": "skipped", "reason": "taken by another runner"})
     failed = [r for r in results if r["status"] == FAILED]
-    summary = {"manifests": results, "completed": len(results) - len(failed), "failed": len(failed),
+    done = [r for r in results if r["status"] == "completed"]
+    summary = {"manifests": results, "completed": len(done), "failed": len(failed),
                "rows": sum(r.get("rows", 0) for r in results), "corrupt_rows": sum(r.get("corrupt_rows", 0) for r in results)}
     return summary, 1 if failed else 0
 

@@ -20,7 +20,8 @@ from typing import Any
 from .config import IngestConfig
 from .convert import ConversionError, convert
 from .paths import FileSystem, join, spark_uri
-from .state import COMPLETED, FAILED, MANIFESTED, PROCESSING, StateStore
+from .state import COMPLETED, FAILED, MANIFESTED, PROCESSING, NotTracked, StateConflict, StateStore
+from .state.machine import check_move
 
 # Tests only: kill this process at a named point ("after-write": staged, nothing committed;
 # "after-commit": output in place, state still processing), as a crash would.
@@ -42,9 +43,22 @@ def runnable(state: StateStore) -> list[str]:
 
 def run_manifest(config: IngestConfig, state: StateStore, fs: FileSystem, spark: Any, manifest_id: str,
                  tokenize: bool = True) -> dict[str, Any]:
-    manifest = state.move("manifest", manifest_id, PROCESSING)
+    current = state.get("manifest", manifest_id)
+    if current is None:
+        raise NotTracked(f"manifest {manifest_id} does not exist; `tegridy-tokens state list --status manifested "
+                         "--manifests` lists the manifests")
+    members = state.get_many("file", current["files"])
+    # Every move is checked before the first is made, so a refused run changes nothing.
+    check_move("manifest", manifest_id, current["status"], PROCESSING)
+    for key in current["files"]:
+        member = members.get(key)
+        if member is None or member.get("manifest_id") != manifest_id:
+            raise StateConflict(f"file {key} of manifest {manifest_id} is no longer in it; "
+                                "`tegridy-tokens state validate` shows the state's problems")
+        check_move("file", key, member["status"], PROCESSING)
+    manifest = state.move("manifest", manifest_id, PROCESSING, expect=current["status"])
     for key in manifest["files"]:
-        state.move("file", key, PROCESSING, manifest_id=manifest_id)
+        state.move("file", key, PROCESSING, expect=members[key]["status"])
     started = time.time()
     try:
         records = state.get_many("file", manifest["files"])
