@@ -83,6 +83,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--rows-per-file", type=int, default=11_500, help="11,500 rows are about 3.5 MB")
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--cache-entries", type=int, default=None, help="spark.tegridy.cache.maxEntries (engine default)")
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--work", default=str(HERE / "out" / "ingest"))
     args = parser.parse_args()
@@ -100,7 +101,7 @@ def main() -> int:
         SparkSession.builder.master("local[2]").appName("tegridy-bench-ingest")
         .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
         .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4"),
-        function_name="tegridy-tokens", endpoint=endpoint).getOrCreate()
+        function_name="tegridy-tokens", endpoint=endpoint, cache_max_entries=args.cache_entries).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         generate(work / "warmup", 2, 500, "w", 0)
@@ -120,6 +121,7 @@ def main() -> int:
         service.terminate()
         service.wait(30)
     results = summarize(runs, files, rows_per_file, args.latency_ms)
+    results["cache_max_entries"] = args.cache_entries
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks_ingest.json").write_text(json.dumps({"summary": results, "runs": runs}, indent=1) + "\n")

@@ -27,7 +27,7 @@ def write_config(folder: Path, state: str | None = None, spark: dict[str, Any] |
 
 def _toml(value: Any) -> str:
     if isinstance(value, dict):
-        return "{ " + ", ".join(f'{k} = {_toml(v)}' for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f'{json.dumps(k)} = {_toml(v)}' for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

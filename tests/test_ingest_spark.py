@@ -260,3 +260,25 @@ def test_a_failed_run_records_a_reason_without_values(spark, service, tmp_path):
         retried = [ingest(context, "run", manifest=m["key"])[0]["manifests"][0]["status"] for m in failed]
     assert retried == [COMPLETED, COMPLETED]
     assert spark.read.parquet(str(tmp_path / "out")).count() == len(valid)
+
+
+def test_pii_names_match_keys_in_any_case_and_nested_names_are_refused(spark, service, tmp_path):
+    land(tmp_path, "2026-04-01/a.ndjson", [{"id": i, "Email": f"canary.case{i}.q7@example.com"} for i in range(30)])
+    config = load_config(write_config(tmp_path, expected_file_size_mb=0.05, size_tolerance_percent=99,
+                                      pii_columns={"email": "default"}))
+    with Context(config, spark=spark) as context:
+        result, status = ingest(context, "all")
+    assert status == 0 and result["run"]["rows"] == 30
+    out = sorted(spark.read.parquet(str(tmp_path / "out")).collect(), key=lambda r: int(r["id"]))
+    assert [r["Email"] for r in out] == service_tokens(service, [f"canary.case{i}.q7@example.com"
+                                                                         for i in range(30)])
+
+    nested = tmp_path / "nested"
+    land(nested, "2026-04-01/b.ndjson", [{"id": i, "user": {"email": f"u{i}@example.com"}} for i in range(30)])
+    config = load_config(write_config(nested, expected_file_size_mb=0.05, size_tolerance_percent=99,
+                                      pii_columns={"user.email": "default"}))
+    with Context(config, spark=spark) as context:
+        result, status = ingest(context, "all")
+    assert status == 1
+    assert "pii_columns user.email name nested fields" in result["run"]["manifests"][0]["reason"]
+    assert not (nested / "out" / "_ingest_date=2026-04-01").exists()

@@ -185,6 +185,9 @@ def parse_pii_columns(value: Any) -> dict[str, str]:
         raise ConfigError('[ingest] pii_columns must be a table of column = format, e.g. { email = "default", ssn = "default" }')
     columns: dict[str, str] = {}
     for name, fmt in value.items():
+        if isinstance(fmt, dict):
+            raise ConfigError(f"[ingest] pii_columns.{name} is a table; pii_columns name top-level keys "
+                              f"(a key with a dot in its name is quoted: \"{name}.x\" = \"default\")")
         if not isinstance(fmt, str) or fmt not in KNOWN_FORMATS:
             raise ConfigError(f"[ingest] pii_columns.{name} = {fmt!r}: the format must be one of {', '.join(sorted(KNOWN_FORMATS))}")
         if fmt not in SUPPORTED_FORMATS:

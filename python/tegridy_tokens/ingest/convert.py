@@ -17,8 +17,13 @@ from typing import Any
 METADATA = ("_source_file", "_ingested_at", "_manifest_id", "_ingest_date")
 CORRUPT_COLUMN = "_corrupt_record_token"
 # Snappy Parquet of all-string NDJSON is about this fraction of the input bytes (measured on the
-# benchmark's data: 0.3-0.45); used only to choose how many files make `target_file_size_mb`.
-PARQUET_TO_INPUT = 0.4
+# benchmark's data: 0.11 plain, 0.15 tokenized, with the dictionaries below); used only to
+# choose how many files make `target_file_size_mb`.
+PARQUET_TO_INPUT = 0.15
+# Tokens are long and high-entropy, so a token column only compresses through its dictionary;
+# Parquet's default 1 MiB dictionary page holds ~20K tokens, after which the column falls back
+# to plain encoding. 8 MiB keeps a column of ~170K distinct tokens dictionary-encoded.
+PARQUET_OPTIONS = {"compression": "snappy", "parquet.dictionary.page.size": str(8 * 1024 * 1024)}
 
 
 class ConversionError(Exception):
@@ -55,15 +60,30 @@ def convert(spark: Any, inputs: list[str], staging: str, manifest_id: str, inges
     if clashes:
         raise ConversionError(f"the data has key(s) {', '.join(clashes)}, which are the pipeline's metadata columns; "
                               "rename them at the source")
+    folded: dict[str, list[str]] = {}
+    for key in keys:
+        folded.setdefault(key.lower(), []).append(key)
+    twins = sorted("/".join(group) for group in folded.values() if len(group) > 1)
+    if twins:
+        raise ConversionError(f"the data has keys that differ only in case ({', '.join(twins)}); Spark and most "
+                              "Parquet readers resolve columns case-insensitively, so rename them at the source")
+    # PII names match keys case-insensitively: an `Email` key is tokenized under `email = ...`
+    # rather than left in plaintext over a spelling.
+    pii = {key for key in keys if key.lower() in {name.lower() for name in pii_columns}}
+    nested = sorted(name for name in pii_columns if "." in name and name.lower() not in folded)
+    if nested:
+        raise ConversionError(f"pii_columns {', '.join(nested)} name nested fields; pii_columns are top-level keys: "
+                              "tokenize the whole top-level column (its JSON text) or flatten the data at the source")
     schema = StructType([StructField(key, StringType()) for key in keys])
     # Configured PII columns absent from this manifest are still written (as NULL), so that every
     # manifest's Parquet has the same PII columns.
-    names = keys + sorted(set(pii_columns) - set(keys))
+    missing = sorted(name for name in pii_columns if name.lower() not in folded)
+    names = keys + missing
     metadata = [F.col("_source_file"), F.lit(ingested_at).alias("_ingested_at")]
 
     def column(name: str) -> Any:
         value = F.col("_row." + _quoted(name)) if name in keys else F.lit(None).cast("string")
-        if name in pii_columns and tokenize:
+        if name in pii and tokenize:
             value = token_of(value)
         return value.alias(name)
 
@@ -71,8 +91,14 @@ def convert(spark: Any, inputs: list[str], staging: str, manifest_id: str, inges
     rows = parsed.select(*[column(name) for name in names], *metadata)
     partitions = max(1, math.ceil(input_bytes * PARQUET_TO_INPUT / target_file_bytes))
     if partitions < rows.rdd.getNumPartitions():
-        rows = rows.repartition(partitions)
-    rows.write.mode("overwrite").option("compression", "snappy").parquet(staging + "/data")
+        # Merging partitions without a shuffle keeps all the cores busy when there are at least
+        # as many output files as cores (then no tokenized row crosses the network); with fewer,
+        # a shuffle keeps reading and tokenizing spread over every core.
+        if partitions >= spark.sparkContext.defaultParallelism:
+            rows = rows.coalesce(partitions)
+        else:
+            rows = rows.repartition(partitions)
+    rows.write.mode("overwrite").options(**PARQUET_OPTIONS).parquet(staging + "/data")
     written = spark.read.parquet(staging + "/data")
     count = written.count()
     output_files = len(written.inputFiles())
@@ -82,6 +108,6 @@ def convert(spark: Any, inputs: list[str], staging: str, manifest_id: str, inges
         lines = text.where(F.col("_keys").isNull() & (F.trim("value") != ""))
         value = token_of(F.col("value")) if tokenize else F.lit(None).cast("string")
         lines.select(value.alias(CORRUPT_COLUMN), *metadata).coalesce(1) \
-            .write.mode("overwrite").option("compression", "snappy").parquet(staging + "/corrupt")
+            .write.mode("overwrite").options(**PARQUET_OPTIONS).parquet(staging + "/corrupt")
         corrupt = spark.read.parquet(staging + "/corrupt").count()
     return Converted(rows=count, corrupt_rows=corrupt, columns=names, output_files=output_files)
