@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ingest_helpers import cli_json, land, write_config
+from tegridy_tokens.ingest import operations
 from tegridy_tokens.ingest.build import LOCK, build
 from tegridy_tokens.ingest.config import load_config
 from tegridy_tokens.ingest.paths import LocalFileSystem
@@ -168,6 +170,9 @@ def test_every_state_operation(backend, tmp_path):
     assert orphans["stuck"] == [] and orphans["untracked"] == [] and orphans["missing"] == []
     land(tmp_path, "late.json", [{"id": 1}])
     assert cli_json("state", "orphans", *cfg, env=env)[1]["untracked"] == [str(tmp_path / "landing" / "late.json")]
+    later = operations.orphans(config, store, LocalFileSystem(), now=time.time() + 2 * 3600)  # past stuck_after (1h)
+    assert {r["key"] for r in later["stuck"] if r.get("kind") == "manifest"} == {manifest}
+    assert len([r for r in later["stuck"] if r.get("kind") != "manifest"]) == 9  # manifested and processing files
     code, reset = cli_json("state", "reset-stuck", "--older-than", "1h", *cfg, env=env)
     assert reset == {"manifests": [], "files": []}  # nothing that old
     code, reset = cli_json("state", "reset-stuck", "--older-than", "0s", *cfg, env=env)
