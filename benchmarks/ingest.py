@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 BEGIN, END = "<!-- bench:ingest:begin -->", "<!-- bench:ingest:end -->"
+PII = {"email": "default", "ssn": "default", "phone": "default"}
 
 
 def generate(folder: Path, files: int, rows_per_file: int, prefix: str, seed: int) -> int:
@@ -62,8 +63,7 @@ def run_once(spark, folder: Path, out: Path, tokenize: bool, endpoint: str) -> d
     before = service_stats(endpoint)
     with tegridy_tokens.measure(spark) as measured:
         started = time.perf_counter()
-        result = convert(spark, [p.as_uri() for p in inputs], out.as_uri(), "m-bench", "2026-01-15",
-                         "2026-01-15T00:00:00+00:00", {"email": "default", "ssn": "default", "phone": "default"},
+        result = convert(spark, [p.as_uri() for p in inputs], out.as_uri(), "2026-01-15T00:00:00+00:00", PII,
                          size, 128 * 1024 * 1024, tokenize=tokenize)
         seconds = time.perf_counter() - started
     after = service_stats(endpoint)

@@ -82,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps({"error": str(error), "type": type(error).__name__}))
         print(f"tegridy-tokens {where}: {error}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
-    print(json.dumps(result, indent=None if args.json else 2, default=str) if args.json else render(result))
+    print(json.dumps(result, default=str) if args.json else render(result))
     return status
 
 

@@ -42,10 +42,12 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def convert(spark: Any, inputs: list[str], staging: str, manifest_id: str, ingest_date: str, ingested_at: str,
-            pii_columns: dict[str, str], input_bytes: int, target_file_bytes: int, tokenize: bool = True) -> Converted:
+def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_columns: dict[str, str],
+            input_bytes: int, target_file_bytes: int, tokenize: bool = True) -> Converted:
     """Writes `<staging>/data` (the rows) and, when there are any, `<staging>/corrupt` (tokens of
-    the malformed lines); both are overwritten, so a re-run replaces a dead run's leftovers."""
+    the malformed lines); both are overwritten, so a re-run replaces a dead run's leftovers.
+    `_manifest_id` and `_ingest_date` are not in the files: they are the partition folders that
+    the commit (`run`) moves the staged output into."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 

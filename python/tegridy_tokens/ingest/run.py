@@ -68,9 +68,8 @@ def run_manifest(config: IngestConfig, state: StateStore, fs: FileSystem, spark:
             raise ConversionError(f"{len(missing)} input file(s) of the manifest are gone, e.g. {missing[0]}")
         staging = join(config.staging_dir, manifest_id)
         ingested_at = datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds")
-        result = convert(spark, [spark_uri(x) for x in locations], spark_uri(staging), manifest_id, manifest["date"],
-                         ingested_at, config.pii_columns, manifest["bytes"],
-                         int(config.target_file_size_mb * 1024 * 1024), tokenize=tokenize)
+        result = convert(spark, [spark_uri(x) for x in locations], spark_uri(staging), ingested_at, config.pii_columns,
+                         manifest["bytes"], int(config.target_file_size_mb * 1024 * 1024), tokenize=tokenize)
         _crash_if("after-write")
         output = partition_dir(config.output, manifest["date"], manifest_id)
         corrupt = partition_dir(config.corrupt_dir, manifest["date"], manifest_id)
