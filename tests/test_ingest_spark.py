@@ -282,3 +282,19 @@ def test_pii_names_match_keys_in_any_case_and_nested_names_are_refused(spark, se
     assert status == 1
     assert "pii_columns user.email name nested fields" in result["run"]["manifests"][0]["reason"]
     assert not (nested / "out" / "_ingest_date=2026-04-01").exists()
+
+
+def test_ingest_all_with_the_state_in_dynamodb(spark, service, aws_env, tmp_path):
+    valid = landing(tmp_path)
+    table = f"ingest-e2e-{tmp_path.name[-20:]}".replace("_", "-")
+    config = load_config(config_for(tmp_path, service, state=f"dynamodb://{table}"))
+    with Context(config, spark=spark) as context:
+        result, status = ingest(context, "all")
+        stats, _ = state_command(context, "stats")
+        checked, valid_status = state_command(context, "validate")
+    assert status == 0 and result["run"]["rows"] == len(valid) and result["run"]["corrupt_rows"] == 1
+    assert stats["files"][COMPLETED]["count"] == 3 and stats["files"][QUARANTINED]["count"] == 2
+    assert stats["manifests"][COMPLETED]["count"] == 2 and stats["rows_written"] == len(valid)
+    assert valid_status == 0 and checked["ok"], checked["problems"]
+    assert spark.read.parquet(str(tmp_path / "out")).count() == len(valid)
+    assert not (tmp_path / "out" / "_state.db").exists()
