@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench bench-service clean lambda-package
+.PHONY: build test test-scala test-python demo bench bench-service bench-ingest clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -49,6 +49,11 @@ bench: build
 # docs/service_benchmarks.json and docs/benchmarks.md (about a minute).
 bench-service: $(VENV)/.installed
 	$(VENV_PY) benchmarks/service.py $(BENCH_ARGS)
+
+# The ingestion benchmark (issue 14): 100 NDJSON files of ~3.5 MB, three PII columns, the conversion
+# with and without tokenization; figures into docs/benchmarks_ingest.json and docs/benchmarks.md.
+bench-ingest: build
+	$(VENV)/bin/python benchmarks/ingest.py $(BENCH_ARGS)
 
 # The AWS Lambda package: dist/tegridy-tokens-lambda.zip, the service core and its manylinux
 # wheels for Lambda's Python 3.12 (LAMBDA_ARCH=arm64 for Graviton). See docs/deploy.md.

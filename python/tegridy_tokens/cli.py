@@ -1,5 +1,5 @@
 """The `tegridy-tokens` command: `serve` (the local Lambda), `keys` (the only maker of keys),
-`demo` (the quickstart), `jar`."""
+`demo` (the quickstart), `jar`, and the ingestion pipeline's `ingest` and `state` (ingest/cli.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("demo", help="run the quickstart end to end on the embedded default")
     commands.add_parser("jar", help="print the bundled engine jar's path (for spark-submit --jars)")
+    from .ingest.cli import add_parsers as add_ingest_parsers
+
+    add_ingest_parsers(commands)
 
     args = parser.parse_args(argv)
     if args.command == "jar":
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command in ("ingest", "state"):
+        from .ingest.cli import main as ingest_main
+
+        return ingest_main(args)
     from .demo import run_demo
 
     return run_demo()

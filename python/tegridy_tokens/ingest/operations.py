@@ -1,0 +1,203 @@
+"""The `state` commands: seed 003's state manager (get, list, stats, timeline, orphans,
+reset-stuck, validate, update, batch-update) over either store. Every change is a guarded move
+(`state.machine`); a batch is checked as a whole before its first write, so an illegal batch
+changes nothing."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .build import LOCK
+from .config import IngestConfig
+from .paths import FileSystem
+from .run import partition_dir
+from .state import (COMPLETED, FILE_STATUSES, MANIFEST_STATUSES, MANIFESTED, PENDING, PROCESSING, QUARANTINED,
+                    IllegalTransition, NotTracked, StateStore)
+from .state.machine import check_move
+from .track import candidates
+
+IN_FLIGHT = (PENDING, MANIFESTED, PROCESSING)
+
+
+def iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in record.items() if k not in ("history", "files")}
+    for key in ("created_at", "updated_at", "modified_at"):
+        if key in shown:
+            shown[key] = iso(shown[key])
+    if "files" in record:
+        shown["file_count"] = len(record["files"])
+    return shown
+
+
+def _resolve(state: StateStore, key: str) -> tuple[str, dict[str, Any]]:
+    for kind in ("file", "manifest"):
+        record = state.get(kind, key)
+        if record is not None:
+            return kind, record
+    raise NotTracked(f"{key} is neither a tracked file nor a manifest id; "
+                     "`tegridy-tokens state list --status S` shows what is tracked")
+
+
+def get(state: StateStore, key: str) -> dict[str, Any]:
+    kind, record = _resolve(state, key)
+    shown = summary(record)
+    if kind == "manifest":
+        shown["files"] = record["files"]
+    return {"kind": kind, **shown}
+
+
+def list_status(state: StateStore, status: str, kind: str = "file") -> dict[str, Any]:
+    statuses = FILE_STATUSES if kind == "file" else MANIFEST_STATUSES
+    if status not in statuses:
+        raise IllegalTransition(f"{status!r} is not a {kind} status; the statuses are {', '.join(statuses)}")
+    records = state.scan(kind, status)
+    return {"kind": kind, "status": status, "count": len(records), "items": [summary(r) for r in records]}
+
+
+def stats(state: StateStore) -> dict[str, Any]:
+    files: dict[str, dict[str, int]] = {s: {"count": 0, "bytes": 0} for s in FILE_STATUSES}
+    for record in state.scan("file"):
+        files[record["status"]]["count"] += 1
+        files[record["status"]]["bytes"] += record.get("size", 0)
+    manifests: dict[str, dict[str, int]] = {s: {"count": 0, "files": 0, "bytes": 0} for s in MANIFEST_STATUSES}
+    rows = corrupt = 0
+    for record in state.scan("manifest"):
+        entry = manifests[record["status"]]
+        entry["count"] += 1
+        entry["files"] += record["file_count"]
+        entry["bytes"] += record["bytes"]
+        if record["status"] == COMPLETED:
+            rows += record.get("rows", 0)
+            corrupt += record.get("corrupt_rows", 0)
+    return {"files": files, "manifests": manifests, "rows_written": rows, "corrupt_rows": corrupt,
+            "files_total": sum(e["count"] for e in files.values()),
+            "bytes_total": sum(e["bytes"] for e in files.values())}
+
+
+def timeline(state: StateStore, key: str) -> dict[str, Any]:
+    kind, record = _resolve(state, key)
+    events = [{"at": iso(e["at"]), "status": e["status"], **({"reason": e["reason"]} if e.get("reason") else {}),
+               "of": kind} for e in record["history"]]
+    if kind == "file" and record.get("manifest_id"):
+        manifest = state.get("manifest", record["manifest_id"])
+        events += [{"at": iso(e["at"]), "status": e["status"], "of": f"manifest {record['manifest_id']}",
+                    **({"reason": e["reason"]} if e.get("reason") else {})} for e in (manifest or {}).get("history", [])]
+    events.sort(key=lambda e: e["at"])
+    return {"kind": kind, "key": key, "status": record["status"], "events": events}
+
+
+def orphans(config: IngestConfig, state: StateStore, fs: FileSystem, now: float | None = None) -> dict[str, Any]:
+    """Stuck records (in pending/manifested/processing longer than `stuck_after`), landed files
+    with no record, and records whose file is gone."""
+    now = time.time() if now is None else now
+    files = state.scan("file")
+    stuck = [summary(r) for r in files if r["status"] in IN_FLIGHT and now - r["updated_at"] > config.stuck_after_s]
+    stuck += [{"kind": "manifest", **summary(r)} for r in state.scan("manifest", PROCESSING)
+              if now - r["updated_at"] > config.stuck_after_s]
+    known = {r["key"] for r in files}
+    untracked = [f.path for f in candidates(config, fs) if f.path not in known]
+    missing = [{"file": r["key"], "status": r["status"], "location": r["location"]} for r in files
+               if r["status"] != COMPLETED and not fs.exists(r["location"])]
+    return {"stuck": stuck, "untracked": untracked, "missing": missing,
+            "count": len(stuck) + len(untracked) + len(missing)}
+
+
+def reset_stuck(state: StateStore, older_than_s: float, now: float | None = None) -> dict[str, Any]:
+    """Manifests (and their files) in processing for longer than `older_than_s` go back to
+    manifested, for `ingest run` to take again; its output is replaced, never added to."""
+    now = time.time() if now is None else now
+    reset_manifests, reset_files = [], []
+    for manifest in state.scan("manifest", PROCESSING):
+        if now - manifest["updated_at"] < older_than_s:
+            continue
+        state.move("manifest", manifest["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
+        reset_manifests.append(manifest["key"])
+        for key in manifest["files"]:
+            record = state.get("file", key)
+            if record and record["status"] == PROCESSING:
+                state.move("file", key, MANIFESTED, expect=PROCESSING, reason="reset-stuck")
+                reset_files.append(key)
+    # A file left in processing by a manifest that is no longer processing.
+    for record in state.scan("file", PROCESSING):
+        if record["key"] not in reset_files and now - record["updated_at"] >= older_than_s:
+            state.move("file", record["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
+            reset_files.append(record["key"])
+    return {"manifests": reset_manifests, "files": reset_files}
+
+
+def validate(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[str, Any]:
+    """State against disk: every record's file where its status says, every manifest's files in
+    the manifest's status, every completed manifest's output present and every output folder
+    owned by a completed manifest."""
+    problems: list[dict[str, str]] = []
+    files = {r["key"]: r for r in state.scan("file")}
+    manifests = {r["key"]: r for r in state.scan("manifest")}
+    for key, record in files.items():
+        if record["status"] != COMPLETED and not fs.exists(record["location"]):
+            problems.append({"key": key, "problem": f"{record['status']} but its file {record['location']} is missing"})
+        if record["status"] == QUARANTINED and fs.exists(key) and record["location"] != key:
+            problems.append({"key": key, "problem": "quarantined but still in landing (run `ingest track` to move it)"})
+        if record["status"] in (MANIFESTED, PROCESSING, COMPLETED) and record.get("manifest_id") not in manifests:
+            problems.append({"key": key, "problem": f"{record['status']} in manifest {record.get('manifest_id')}, "
+                                                    "which does not exist"})
+    for key, manifest in manifests.items():
+        for member in manifest["files"]:
+            record = files.get(member)
+            if record is None or record["status"] != manifest["status"] or record.get("manifest_id") != key:
+                problems.append({"key": key, "problem": f"manifest is {manifest['status']} but its file {member} is "
+                                                        f"{record['status'] if record else 'not tracked'}"})
+        if manifest["status"] == COMPLETED and not fs.exists(partition_dir(config.output, manifest["date"], key)):
+            problems.append({"key": key, "problem": "completed but its output folder is missing"})
+    for date_dir in fs.list_dirs(config.output):
+        if not re.search(r"/_ingest_date=[^/]+$", date_dir):
+            continue
+        for folder in fs.list_dirs(date_dir):
+            owner = re.search(r"/_manifest_id=([^/]+)$", folder)
+            if owner and manifests.get(owner.group(1), {}).get("status") != COMPLETED:
+                problems.append({"key": owner.group(1), "problem": f"output {folder} belongs to no completed manifest "
+                                                                   "(a run died after its commit; run it again)"})
+    holder = state.lock_holder(LOCK)
+    return {"ok": not problems, "problems": problems, "files": len(files), "manifests": len(manifests),
+            "lock": holder and {"owner": holder["owner"], "expires_at": iso(holder["expires_at"])}}
+
+
+def update(state: StateStore, fs: FileSystem, key: str, status: str, reason: str | None = None) -> dict[str, Any]:
+    kind, record = _resolve(state, key)
+    reason = reason or "operator update"
+    if kind == "manifest":
+        members = state.get_many("file", record["files"])
+        check_move("manifest", key, record["status"], status)
+        for member in members.values():
+            check_move("file", member["key"], member["status"], status)
+        moved = state.move("manifest", key, status, expect=record["status"], reason=reason)
+        for member in members.values():
+            state.move("file", member["key"], status, expect=member["status"], reason=reason)
+        return {"kind": kind, **summary(moved), "files_moved": len(members)}
+    fields = {}
+    if record["status"] == QUARANTINED and status == PENDING:
+        # Released from quarantine: processed from where it is now (re-landed, or still in quarantine).
+        fields["location"] = key if fs.exists(key) else record["location"]
+    if status == PENDING:
+        fields["manifest_id"] = None
+    return {"kind": kind, **summary(state.move("file", key, status, expect=record["status"], reason=reason, **fields))}
+
+
+def batch_update(state: StateStore, source: str, target: str, older_than_s: float | None = None,
+                 now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    if source not in FILE_STATUSES:
+        raise IllegalTransition(f"{source!r} is not a file status; the statuses are {', '.join(FILE_STATUSES)}")
+    check_move("file", "(batch)", source, target)
+    chosen = [r for r in state.scan("file", source) if older_than_s is None or now - r["updated_at"] >= older_than_s]
+    fields = {"manifest_id": None} if target == PENDING else {}
+    moved = [state.move("file", r["key"], target, expect=source, reason="operator batch update", **fields)["key"]
+             for r in chosen]
+    return {"from": source, "to": target, "moved": len(moved), "files": moved}
+

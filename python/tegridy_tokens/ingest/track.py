@@ -1,0 +1,55 @@
+"""`ingest track`: every new file in `landing` is validated and recorded, `pending` with its
+size and ingest date, or `quarantined` with its reason and moved to `quarantine`. The record is
+written first and conditionally, so two trackers never both take a file and a file is never
+tracked twice; a file whose record says quarantined but which is still in landing (a tracker died
+between the two steps) is moved now."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .config import IngestConfig
+from .paths import FileSystem, join, relative_to
+from .state import PENDING, QUARANTINED, StateStore
+from .validate import check, ingest_date
+
+SKIPPED_SUFFIXES = ("._COPYING_", ".tmp")  # uploads still under way
+
+
+def candidates(config: IngestConfig, fs: FileSystem) -> list:
+    inside = tuple(root.rstrip("/") + "/" for root in (config.output, config.quarantine))
+    found = []
+    for info in fs.list_files(config.landing):
+        name = info.path.rsplit("/", 1)[-1]
+        # Names starting with _ or . are Hadoop's and Spark's own markers (_SUCCESS, .crc).
+        if name.startswith(("_", ".")) or name.endswith(SKIPPED_SUFFIXES) or info.path.startswith(inside):
+            continue
+        found.append(info)
+    return found
+
+
+def track(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[str, Any]:
+    files = candidates(config, fs)
+    known = state.get_many("file", [f.path for f in files])
+    tracked, quarantined, repaired = [], [], []
+    for info in files:
+        record = known.get(info.path)
+        relative = relative_to(info.path, config.landing)
+        target = join(config.quarantine, relative)
+        if record is not None:
+            if record["status"] == QUARANTINED and record.get("location") == target and record.get("size") == info.size:
+                fs.move(info.path, target)
+                repaired.append(info.path)
+            continue
+        date, source = ingest_date(relative, config.date_pattern, time.time())
+        reason = check(fs, info, config.size_band)
+        fields = {"size": info.size, "date": date, "date_from": source, "modified_at": info.modified_s}
+        if reason is None:
+            if state.create("file", info.path, PENDING, location=info.path, **fields):
+                tracked.append(info.path)
+        elif state.create("file", info.path, QUARANTINED, reason=reason, location=target, **fields):
+            fs.move(info.path, target)
+            quarantined.append({"file": info.path, "reason": reason})
+    return {"scanned": len(files), "tracked": len(tracked), "quarantined": quarantined,
+            "already_tracked": len(files) - len(tracked) - len(quarantined), "moved_to_quarantine_late": repaired}
