@@ -10,7 +10,7 @@ import org.apache.spark.sql.SparkSession
 import org.apache.spark.sql.types.{DoubleType, LongType}
 
 import com.tegridy.spark.config.{Settings, TegridyConf}
-import com.tegridy.spark.expressions.{TegridyDetokenizeExpression, TegridyTokenizeExpression}
+import com.tegridy.spark.expressions.{TegridyDetokenizeExpression, TegridySafeDetokenizeExpression, TegridyTokenizeExpression}
 import com.tegridy.spark.metrics.TegridyAccumulator
 
 /**
@@ -27,7 +27,8 @@ object TegridyFunctions {
     tokenize(TegridyTokenizeExpression.Name),
     tokenize("tegridy_tokenize"), // seed 001's name
     detokenize(TegridyDetokenizeExpression.Name),
-    detokenize("tegridy_detokenize"))
+    detokenize("tegridy_detokenize"),
+    safeDetokenize)
 
   private def tokenize(name: String) = Definition(
     name,
@@ -66,7 +67,44 @@ object TegridyFunctions {
           |
           |    Settings (docs/configuration.md):
           |""".stripMargin + Settings.describe + "\n"),
-    children => TegridyDetokenizeExpression(single(name, children), sessionConf(), sessionMetrics()))
+    children => TegridyDetokenizeExpression(single(name, children), detokenizeConf(name), sessionMetrics()))
+
+  private def safeDetokenize = Definition(
+    TegridySafeDetokenizeExpression.Name,
+    info(classOf[TegridySafeDetokenizeExpression], TegridySafeDetokenizeExpression.Name,
+      usage = "_FUNC_(token [, role]) - Returns the value behind `token`, or '[REDACTED]' when this job may not " +
+        "invoke the detokenize function (access denied). Any other failure fails as tegridy_detokenize_hp does. " +
+        "`role` is a constant label for the audit, marked as claimed: it grants nothing.",
+      extended =
+        """
+          |    Arguments:
+          |      * token - a STRING expression holding a token made by tegridy_tokenize_hp
+          |      * role - optional constant STRING: who the caller says it is (audit only)
+          |
+          |    Examples:
+          |      > SELECT _FUNC_(email_token, 'support') FROM customers_tokenized;
+          |       [REDACTED]
+          |
+          |    Settings (docs/configuration.md):
+          |""".stripMargin + Settings.describe + "\n"),
+    children => {
+      val name = TegridySafeDetokenizeExpression.Name
+      val (token, role) = children match {
+        case Seq(token) => (token, None)
+        case Seq(token, role) if role.foldable && role.dataType.isInstanceOf[org.apache.spark.sql.types.StringType] =>
+          (token, Option(role.eval()).map(_.toString))
+        case Seq(_, _) => throw new IllegalArgumentException(s"$name's role must be a constant STRING, e.g. 'support'")
+        case _ => throw new IllegalArgumentException(s"$name takes a token and an optional role, but got ${children.size} arguments")
+      }
+      TegridySafeDetokenizeExpression(token, role, detokenizeConf(name), sessionMetrics())
+    })
+
+  /** The session's settings, or the error every detokenize function gives while detokenize is off. */
+  private def detokenizeConf(function: String): TegridyConf = {
+    val conf = sessionConf()
+    if (conf.detokenizeFunctionName.isEmpty) throw TegridyConf.detokenizeOff(function)
+    conf
+  }
 
   // The 5-argument constructor keeps the free-form extended text; the 11-argument one validates a
   // layout that changes between Spark versions.

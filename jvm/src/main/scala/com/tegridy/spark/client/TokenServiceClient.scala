@@ -119,7 +119,10 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
                 log.warn(s"${shape.name}: ${pending.size} value(s) failed: ${cause.description} (after $attempt attempt(s))")
                 if (cause.valueCaused && pending.size == 1) isolated += (pending.head -> cause)
                 else {
-                  val failure = Answer.Failed(ServiceFailure(s"${cause.description}, after $attempt attempt(s)", pending.size))
+                  val failure = cause match {
+                    case denied: FailureCause.AccessDenied => Answer.Failed(ServiceFailure(denied.description, pending.size, accessDenied = true))
+                    case _ => Answer.Failed(ServiceFailure(s"${cause.description}, after $attempt attempt(s)", pending.size))
+                  }
                   pending.foreach(out(_) = failure)
                 }
                 pending = IndexedSeq.empty
@@ -171,7 +174,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     stats.add(Counter.BytesSent, request.length)
     val started = System.nanoTime()
     try {
-      val payload = transport.invoke(request)
+      val payload = transport.invoke(shape.operation, request)
       stats.add(Counter.BytesReceived, payload.length)
       val outcomes = shape.parse(payload, items)
       lastAnsweredNanos.set(System.nanoTime())
@@ -214,18 +217,19 @@ object TokenServiceClient {
   }
 
   /** What differs between the two operations: request, response, and an item's refusal. */
-  private sealed abstract class Shape(val name: String, val rejected: String) {
+  private sealed abstract class Shape(val operation: Operation, val rejected: String) {
+    def name: String = operation.name
     def request(items: IndexedSeq[String]): Array[Byte]
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
   }
 
-  private object Tokenize extends Shape("tokenize", "the service rejected the value") {
+  private object Tokenize extends Shape(Operation.Tokenize, "the service rejected the value") {
     def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.tokenizeRequest(items)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
-  private object Detokenize extends Shape("detokenize", "the token was not found in the vault") {
+  private object Detokenize extends Shape(Operation.Detokenize, "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
     def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {

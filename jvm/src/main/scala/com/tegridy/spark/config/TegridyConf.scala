@@ -6,6 +6,7 @@ import scala.util.Try
 
 import org.apache.spark.sql.internal.SQLConf
 
+import com.tegridy.spark.client.Operation
 import com.tegridy.spark.config.Settings.Setting
 import com.tegridy.spark.errors.TegridyConfigException
 
@@ -17,6 +18,7 @@ import com.tegridy.spark.errors.TegridyConfigException
  */
 final case class TegridyConf(
     functionName: String,
+    detokenizeFunctionName: Option[String],
     region: Option[String],
     endpoint: Option[URI],
     batchMaxRows: Int,
@@ -37,9 +39,22 @@ final case class TegridyConf(
     }
   }
 
+  /**
+   * The function an operation's calls go to: detokenize has its own, so that who may detokenize
+   * is decided by who may invoke that function (IAM), not by who may tokenize.
+   */
+  def functionFor(operation: Operation): String = operation match {
+    case Operation.Tokenize => functionName
+    case Operation.Detokenize => detokenizeFunctionName.getOrElse(throw TegridyConf.detokenizeOff("detokenize"))
+  }
+
   /** Where calls go, for error messages: the endpoint override or the AWS region. */
-  def describeTarget: String =
-    s"Lambda function '$functionName' at ${endpoint.map(_.toString).getOrElse(s"AWS region ${region.getOrElse("(default)")}")}"
+  def describeTarget: String = describeTarget(Operation.Tokenize)
+
+  def describeTarget(operation: Operation): String = {
+    val function = if (operation == Operation.Detokenize) detokenizeFunctionName.getOrElse("(none)") else functionName
+    s"Lambda function '$function' at ${endpoint.map(_.toString).getOrElse(s"AWS region ${region.getOrElse("(default)")}")}"
+  }
 }
 
 sealed abstract class OnError(val name: String) {
@@ -53,6 +68,14 @@ object OnError {
 
 object TegridyConf {
   val Prefix: String = Settings.Prefix
+
+  /** Detokenize is off until a function is named for it: the error every detokenize function gives. */
+  def detokenizeOff(function: String): TegridyConfigException =
+    new TegridyConfigException(Settings.DetokenizeFunctionName.key, s"is not set, so detokenize is not enabled for " +
+      s"this session and $function cannot be used. Set it to the Lambda function that serves detokenize (the local " +
+      "service's is 'tegridy-tokens-detokenize'; a single function that does both: the same name as " +
+      s"${Settings.FunctionName.key}), e.g. tegridy_tokens.configure_spark(builder, " +
+      s"${Settings.DetokenizeFunctionName.python}=...), and make sure your role may invoke it")
 
   /** The settings in force for the query being analysed (a view's captured ones, inside a view). */
   def forSession(): TegridyConf =
@@ -77,6 +100,7 @@ object TegridyConf {
 
     TegridyConf(
       functionName = value(Settings.FunctionName),
+      detokenizeFunctionName = optional(Settings.DetokenizeFunctionName),
       region = optional(Settings.Region),
       endpoint = optional(Settings.Endpoint),
       batchMaxRows = value(Settings.BatchMaxRows),

@@ -92,10 +92,11 @@ object TegridyStats {
     case object RetriesConnection extends Counter(18, "retries_connection", "retries after a connection error")
     case object RetriesFunctionError extends Counter(19, "retries_function_error", "retries after a function error")
     case object RetriesItem extends Counter(20, "retries_item", "retries of values the service failed alone")
+    case object Redacted extends Counter(21, "redacted", "rows safe_detokenize redacted (access denied)", work = true)
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
       BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
       RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
-      RetriesItem)
+      RetriesItem, Redacted)
   }
 }
