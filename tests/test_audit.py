@@ -117,3 +117,28 @@ def test_lambda_handler_prints_its_audit_line_to_stdout(tmp_path, monkeypatch):
     assert lines[1]["prev"] != lines[0]["prev"] and len(lines[1]["token_hmacs"]) == 1
     assert CANARY not in "\n".join(instance.audit_lines) + output and token not in "\n".join(instance.audit_lines)
     assert os.path.exists(tmp_path / "vault.db")
+
+
+def test_refused_requests_are_audited_under_who_was_refused(tmp_path):
+    import http.client
+
+    from test_authority_service import ETL, client_for, principals_file
+    from tegridy_tokens.service.auth import Principals
+
+    audit = AuditLog(tmp_path / "audit.jsonl", b"k" * 32)
+    with local_service(vault=tmp_path / "vault.db", audit=audit,
+                       principals=Principals.load(principals_file(tmp_path))) as service:
+        connection = http.client.HTTPConnection(service.endpoint.split("//")[1], timeout=30)
+        connection.request("POST", "/2015-03-31/functions/tegridy-tokens-detokenize/invocations",
+                           body=json.dumps({"tokens": [CANARY]}))
+        assert connection.getresponse().status == 403
+        connection.close()
+        try:
+            client_for(service.endpoint, ETL).invoke(FunctionName="tegridy-tokens-detokenize",
+                                                     Payload=json.dumps({"tokens": [CANARY]}))
+        except Exception as error:  # AccessDeniedException
+            assert "AccessDenied" in str(error)
+    lines = [json.loads(line) for line in audit.path.read_text().splitlines()]
+    assert [(l["principal"]["name"], l["outcome"]) for l in lines] == [
+        ("unauthenticated", "MissingAuthenticationTokenException"), ("etl", "AccessDeniedException")]
+    assert CANARY not in audit.path.read_text()

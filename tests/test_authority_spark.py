@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from test_authority_service import ANALYST, ETL, client_for, principals_file
+from tegridy_tokens.functions import safe_detokenize
 from tegridy_tokens.service import local_service
 from tegridy_tokens.service.auth import Principals
 
@@ -66,8 +67,9 @@ def test_tokenize_only_principal_gets_redacted_and_a_clear_failure(spark, secure
         assert [r.t for r in tokenized] == tokens  # etl may tokenize: the service's own tokens
 
         token_frame = spark.createDataFrame([(t,) for t in tokens], "t STRING")
-        redacted = token_frame.select(spark_expr("safe_detokenize(t, 'support')").alias("v")).collect()
-        assert [r.v for r in redacted] == ["[REDACTED]"] * len(tokens)
+        redacted = token_frame.select(spark_expr("safe_detokenize(t, 'support')").alias("v"),
+                                      safe_detokenize("t").alias("w")).collect()
+        assert [(r.v, r.w) for r in redacted] == [("[REDACTED]", "[REDACTED]")] * len(tokens)
 
         with pytest.raises(Exception) as failure:
             token_frame.select(spark_expr("tegridy_detokenize_hp(t)")).collect()

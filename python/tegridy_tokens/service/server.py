@@ -240,7 +240,7 @@ class LambdaInvokeApp:
             log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
             return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
-        principal = DEV_PRINCIPAL
+        principal = DEV_PRINCIPAL if self.settings.principals is None else "unauthenticated"
         try:
             if self.settings.principals is not None:
                 caller = self.settings.principals.verify(request.method, request.raw_path, request.headers, body)
