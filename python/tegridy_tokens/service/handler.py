@@ -10,8 +10,8 @@
 Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
 TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
 fails with KeysNotReady, naming `tegridy-tokens keys init`. Every invocation prints one audit line
-(audit.py) to stdout, CloudWatch Logs, before it answers; if it cannot, the request fails. It imports only the standard library,
-`cryptography`, and boto3 when a DynamoDB vault or KMS asks for it.
+(audit.py) to stdout, CloudWatch Logs, before it answers; if it cannot, the request fails. It
+imports only the standard library, `cryptography`, and boto3 when a DynamoDB vault or KMS asks.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .keyring import DETOKENIZE, TOKENIZE
 from .retry import Deadline
 from .tokens import TokenEngine
 
-__all__ = ["lambda_handler", "handle_event", "InvalidRequest", "AccessDenied"]
+__all__ = ["lambda_handler", "handle_event", "event_shape", "InvalidRequest", "AccessDenied"]
 
 
 def _allowed(engine: TokenEngine, operation: str) -> None:
@@ -93,7 +93,7 @@ def _audit_log() -> AuditLog:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """AWS Lambda entry point: the answer, after its audit line is on stdout (else AuditUnavailable)."""
-    operation, requested, tokens = _shape(event)
+    operation, requested, tokens = event_shape(event)
     outcome, result = "ok", None
     try:
         result = handle_event(engine_from_environment(), event, Deadline.from_context(context))
@@ -115,7 +115,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return return_value
 
 
-def _shape(event: Any) -> tuple[str, int, list[str]]:
+def event_shape(event: Any) -> tuple[str, int, list[str]]:
+    """(operation, values requested, tokens) of an event; tokens for detokenize only; for the audit."""
     if isinstance(event, dict) and isinstance(event.get("requests"), list):
         return TOKENIZE, len(event["requests"]), []
     if isinstance(event, dict) and isinstance(event.get("tokens"), list):

@@ -32,7 +32,7 @@ from aiohttp import web
 from .audit import AuditLog, AuditUnavailable
 from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
 from .errors import AccessDenied, ServiceError
-from .handler import handle_event
+from .handler import event_shape, handle_event
 from .keyring import DETOKENIZE, TOKENIZE
 from .tokens import TokenEngine
 
@@ -111,15 +111,6 @@ def _error(status: int, error_type: str, message: str, key: str = "message", ext
 def _refused(refusal: Refused) -> web.Response:
     key = "Message" if refusal.status in (403, 404) else "message"
     return _error(refusal.status, refusal.error_type, refusal.message, key, refusal.extra, refusal.headers)
-
-
-def _operation_of(event: Any) -> tuple[str, int, list[str]]:
-    """(operation, values requested, tokens) of an event; tokens only for detokenize."""
-    if isinstance(event, dict) and isinstance(event.get("requests"), list):
-        return TOKENIZE, len(event["requests"]), []
-    if isinstance(event, dict) and isinstance(event.get("tokens"), list):
-        return DETOKENIZE, len(event["tokens"]), [t for t in event["tokens"] if isinstance(t, str)]
-    return "unknown", 0, []
 
 
 def _counts(operation: str, requested: int, result: Any) -> tuple[int, int]:
@@ -264,7 +255,7 @@ class LambdaInvokeApp:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
-        operation, requested, tokens = _operation_of(event)
+        operation, requested, tokens = event_shape(event)
 
         limit = self.settings.max_concurrency
         try:
