@@ -17,6 +17,7 @@ import pytest
 from test_authority_service import ANALYST, ETL, client_for, principals_file
 from tegridy_tokens.functions import safe_detokenize
 from tegridy_tokens.service import local_service
+from tegridy_tokens.service.audit import AuditLog, token_hmac
 from tegridy_tokens.service.auth import Principals
 
 CANARY = "canary-authz-spark-4d2a@example.com"
@@ -49,7 +50,9 @@ def acting_as(spark, service, who: dict | None, timeout_ms: int, **extra: str):
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     home = tmp_path_factory.mktemp("authz-spark")
-    with local_service(vault=home / "vault.db", principals=Principals.load(principals_file(home))) as service:
+    audit = AuditLog(home / "audit.jsonl", b"a" * 32)
+    with local_service(vault=home / "vault.db", principals=Principals.load(principals_file(home)), audit=audit) as service:
+        service.audit = audit
         yield service
 
 
@@ -82,8 +85,19 @@ def test_principal_with_detokenize_rights_gets_exact_values(spark, secured, toke
     token_frame = spark.createDataFrame([(t,) for t in tokens], "t STRING")
     with acting_as(spark, secured, ANALYST, timeout_ms=30002):
         rows = token_frame.select(spark_expr("tegridy_detokenize_hp(t)").alias("a"),
-                                  spark_expr("safe_detokenize(t)").alias("b")).collect()
-    assert [r.a for r in rows] == VALUES and [r.b for r in rows] == VALUES
+                                  spark_expr("safe_detokenize(t)").alias("b"),
+                                  safe_detokenize("t", role="support").alias("c")).collect()
+    assert [r.a for r in rows] == VALUES and [r.b for r in rows] == VALUES and [r.c for r in rows] == VALUES
+    # The audit: the analyst's detokenize requests, the claimed role of safe_detokenize's own
+    # requests, an HMAC for every token, and no value or token in the file.
+    text = secured.audit.path.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    mine = [l for l in lines if l["principal"]["name"] == "analyst" and l["operation"] == "detokenize"]
+    assert {json.dumps(l.get("role")) for l in mine} == {"null", '{"claimed": "support"}'}
+    claimed = [l for l in mine if l.get("role")]
+    assert sorted(h for l in claimed for h in l["token_hmacs"]) == sorted(token_hmac(b"a" * 32, t) for t in tokens)
+    assert sum(l["answered"] for l in claimed) == len(tokens)
+    assert CANARY not in text and not any(t in text for t in tokens)
 
 
 def test_a_job_under_the_rate_limit_meets_429s_and_finishes_exactly(spark, service, tmp_path):

@@ -92,11 +92,14 @@ object TegridyFunctions {
       val (token, role) = children match {
         case Seq(token) => (token, None)
         case Seq(token, role) if role.foldable && role.dataType.isInstanceOf[org.apache.spark.sql.types.StringType] =>
-          (token, Option(role.eval()).map(_.toString))
+          val label = Option(role.eval()).map(_.toString)
+          if (label.exists(l => l.length > 128 || l.exists(Character.isISOControl)))
+            throw new IllegalArgumentException(s"$name's role must be a label of at most 128 characters, without control characters")
+          (token, label)
         case Seq(_, _) => throw new IllegalArgumentException(s"$name's role must be a constant STRING, e.g. 'support'")
         case _ => throw new IllegalArgumentException(s"$name takes a token and an optional role, but got ${children.size} arguments")
       }
-      TegridySafeDetokenizeExpression(token, role, detokenizeConf(name), sessionMetrics())
+      TegridySafeDetokenizeExpression(token, role, detokenizeConf(name).copy(claimedRole = role), sessionMetrics())
     })
 
   /** The session's settings, or the error every detokenize function gives while detokenize is off. */

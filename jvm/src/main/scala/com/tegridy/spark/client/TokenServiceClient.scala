@@ -35,6 +35,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   import TokenServiceClient._
 
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
+  private val shapes: IndexedSeq[Shape] = IndexedSeq(Tokenize, new Detokenize(conf.claimedRole))
   val concurrency = new AdaptiveConcurrency(conf.maxInFlight)
   /** When an invocation last came back well formed: the service is up and answering. */
   private val lastAnsweredNanos = new AtomicLong(System.nanoTime() - 2 * RecentNanos)
@@ -43,14 +44,15 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   def abort(thread: Thread): Unit = transport.abort(thread)
 
   /** The bytes of a request that carries no value yet. */
-  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation)
+  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation) +
+    (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
 
   /** An upper bound on the bytes `value` adds to a request. */
   def itemBytes(operation: Operation, value: String): Long = WireProtocol.itemBytes(operation, value)
 
   /** One answer per value, in order. */
   def call(operation: Operation, values: IndexedSeq[String], stats: TegridyStats): Array[Answer] = {
-    val run = new BatchRun(shapeOf(operation), values, stats)
+    val run = new BatchRun(shapes(operation.index), values, stats)
     run.solve(values.indices)
     run.finish()
   }
@@ -211,11 +213,6 @@ object TokenServiceClient {
     case _ => Counter.RetriesFunctionError
   }
 
-  private def shapeOf(operation: Operation): Shape = operation match {
-    case Operation.Tokenize => Tokenize
-    case Operation.Detokenize => Detokenize
-  }
-
   /** What differs between the two operations: request, response, and an item's refusal. */
   private sealed abstract class Shape(val operation: Operation, val rejected: String) {
     def name: String = operation.name
@@ -229,9 +226,9 @@ object TokenServiceClient {
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
-  private object Detokenize extends Shape(Operation.Detokenize, "the token was not found in the vault") {
+  private final class Detokenize(role: Option[String]) extends Shape(Operation.Detokenize, "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
-    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items)
+    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
       val found = WireProtocol.parseDetokenizeResponse(payload)
       items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray

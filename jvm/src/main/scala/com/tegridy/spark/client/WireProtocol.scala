@@ -70,13 +70,17 @@ object WireProtocol {
     generator.writeEndObject()
   }
 
-  def detokenizeRequest(tokens: IndexedSeq[String]): Array[Byte] = write { generator =>
+  def detokenizeRequest(tokens: IndexedSeq[String], role: Option[String] = None): Array[Byte] = write { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("tokens")
     tokens.foreach(generator.writeString)
     generator.writeEndArray()
+    role.foreach(generator.writeStringField("role", _)) // a claimed label for the audit; absent, the seeds' bytes
     generator.writeEndObject()
   }
+
+  /** The bytes a claimed role adds to a detokenize request. */
+  def roleBytes(role: Option[String]): Long = role.map(r => jsonStringBytes(r) + 10L).getOrElse(0L)
 
   /**
    * One entry per request, in request order: the token (String) or an ItemFailure. Checks the

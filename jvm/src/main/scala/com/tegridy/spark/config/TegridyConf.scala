@@ -12,7 +12,9 @@ import com.tegridy.spark.errors.TegridyConfigException
 
 /**
  * Every `spark.tegridy.*` setting, parsed and validated into one immutable object that is passed
- * down (expression -> runtime -> client). It is parsed once per function call, when the query
+ * down (expression -> runtime -> client). `claimedRole` is not a setting: the role label of a
+ * safe_detokenize call, sent with its requests for the audit; a distinct role gets its own
+ * runtime, so that each request carries the label of the calls it answers. It is parsed once per function call, when the query
  * is analysed; equal settings give equal objects, which is what lets all tasks of an executor
  * share one runtime per configuration. The keys, defaults and ranges are in [[Settings]].
  */
@@ -29,7 +31,8 @@ final case class TegridyConf(
     retryMaxAttempts: Int,
     retryTotalTimeoutMs: Long,
     retryItemAttempts: Int,
-    onError: OnError) {
+    onError: OnError,
+    claimedRole: Option[String] = None) {
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>

@@ -11,8 +11,9 @@ import com.tegridy.spark.metrics.TegridyAccumulator
  * detokenize function gets '[REDACTED]' instead of a failed query. Any other failure fails as
  * detokenize does. Same batches, cache and in-flight sharing as detokenize.
  *
- * `role` is a label the caller claims (for the audit only: it grants nothing). It is kept with
- * the call but not sent yet: the wire protocol carries no role (docs/security.md).
+ * `role` is a label the caller claims (for the audit only: it grants nothing). It travels in
+ * `conf.claimedRole`, so the call has its own runtime and every detokenize request it makes
+ * carries `"role"` beside `"tokens"` (docs/security.md).
  */
 case class TegridySafeDetokenizeExpression(child: Expression, role: Option[String], conf: TegridyConf,
     metrics: TegridyAccumulator) extends TegridyStringFunction {

@@ -85,6 +85,9 @@ class DetokenizeAuthoritySuite extends AnyFunSuite with LocalSparkSession {
     val rows = df.collect().map(r => (Option(r.getString(0)), Option(r.getString(1)))).toSeq
     assert(rows == Seq((Some(s"$canary-ok"), Some(s"$canary-ok")), (None, None), (Some("  "), Some("  "))))
     assert(lambda.functionsCalled.asScala.toSet == Set(s"${lambda.functionName}-detokenize"))
+    // The role goes with the requests of its own call only, marked for the audit; detokenize sends none.
+    assert(lambda.roles.asScala.toSeq == Seq("analyst"))
+    assert(lambda.invocations.get() == 2)
   }
 
   test("safe_detokenize's role must be a constant string") {

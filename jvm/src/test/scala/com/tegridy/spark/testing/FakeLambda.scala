@@ -23,6 +23,8 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   val invocations = new AtomicInteger()
   /** The values (or tokens) of each invocation, in arrival order. */
   val batches = new ConcurrentLinkedQueue[Seq[String]]()
+  /** The `role` label of each detokenize invocation that carried one. */
+  val roles = new ConcurrentLinkedQueue[String]()
   /** The function name each invocation was addressed to (from the Invoke path). */
   val functionsCalled = new ConcurrentLinkedQueue[String]()
   /** The request body size of each invocation, in bytes. */
@@ -82,6 +84,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
         } else {
           val tokens = event.get("tokens").elements().asScala.map(_.asText()).toSeq
           batches.add(tokens)
+          Option(event.get("role")).foreach(role => roles.add(role.asText()))
           respondDetokenize(tokens)
         }
       if (reply.delayMs > 0) Thread.sleep(reply.delayMs.toLong)
@@ -104,7 +107,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 
   /** Forget what was recorded and restore the default behaviour. */
   def reset(): Unit = {
-    batches.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
+    batches.clear(); roles.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
     respond = values => Reply(200, Map.empty, tokenizeBody(values))
     respondDetokenize = tokens => Reply(200, Map.empty, detokenizeBody(tokens))
   }
