@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = REPO / "python" / "tegridy_tokens" / "service"
-LOCAL_ONLY = {"local.py", "server.py"}  # the aiohttp server: not part of the deployed function
+LOCAL_ONLY = {"local.py", "server.py", "auth.py"}  # the aiohttp server and its SigV4 check: not part of the deployed function
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 # Lambda's limits for a function package (bytes).
 MAX_ZIPPED = 50 * 1024 * 1024

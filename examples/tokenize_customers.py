@@ -9,6 +9,11 @@ A plain PySpark job, run the way users run theirs:
       --conf spark.tegridy.lambda.endpoint=http://127.0.0.1:9001 \\
       examples/tokenize_customers.py --rows 100000 --distinct 10000 --output /tmp/customers_tok
 
+It only tokenizes, so it needs no detokenize rights: detokenize stays off unless
+spark.tegridy.lambda.detokenizeFunctionName names the detokenize function
+(tegridy-tokens-detokenize on the local service), which the job's role must be allowed to invoke
+(docs/security.md).
+
 The input is generated (rows customers over `distinct` email addresses); the last line printed
 is a JSON summary with the engine's metrics.
 """

@@ -93,16 +93,23 @@ class HandlerProcess:
             command += ["--path", str(package)]
         environment = {key: value for key, value in os.environ.items() if not key.startswith(("TEGRIDY_", "PYTHON"))}
         environment.update(env, HOME=str(home), TMPDIR=str(home))
+        self.audit_lines: list[str] = []
         self.process = subprocess.Popen(command, cwd=home, env=environment, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The answer; the audit lines the handler printed to stdout (CloudWatch) go to `audit_lines`."""
         self.process.stdin.write(json.dumps(message) + "\n")
         self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("handler process died: " + self.process.stderr.read())
-        return json.loads(line)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("handler process died: " + self.process.stderr.read())
+            answer = json.loads(line)
+            if isinstance(answer, dict) and "prev" in answer and "seq" in answer:
+                self.audit_lines.append(line.rstrip("\n"))
+                continue
+            return answer
 
     def invoke(self, event: Any, remaining_ms: int = 60000) -> dict[str, Any]:
         return self.call({"event": event, "remaining_ms": remaining_ms})

@@ -40,6 +40,7 @@ def spark(service):
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "4"))
     session = tegridy_tokens.configure_spark(builder, function_name=service.function_name,
+                                             detokenize_function_name=service.detokenize_function_name,
                                              endpoint=service.endpoint).getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     yield session

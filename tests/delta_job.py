@@ -22,7 +22,8 @@ def main(function_name: str, endpoint: str, path: str) -> None:
                .config("spark.sql.shuffle.partitions", "2")
                .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
                .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
-    builder = tegridy_tokens.configure_spark(builder, function_name=function_name, endpoint=endpoint)
+    builder = tegridy_tokens.configure_spark(builder, function_name=function_name,
+                                             detokenize_function_name=function_name + "-detokenize", endpoint=endpoint)
     spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
 

@@ -46,6 +46,7 @@ def connect_url(service, tmp_path_factory):
         "--jars", tegridy_tokens.jar_path(),
         "--conf", f"spark.sql.extensions={EXTENSIONS_CLASS}",
         "--conf", f"spark.tegridy.lambda.functionName={service.function_name}",
+        "--conf", f"spark.tegridy.lambda.detokenizeFunctionName={service.detokenize_function_name}",
         "--conf", f"spark.tegridy.lambda.endpoint={service.endpoint}",
         "--conf", f"spark.connect.grpc.binding.port={port}",
         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",

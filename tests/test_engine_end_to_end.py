@@ -113,7 +113,8 @@ def test_100k_rows_10k_distinct_batch_and_dedup(spark, service):
 
 
 def test_register_adds_functions_and_batching_to_a_running_session(spark, service):
-    tegridy_tokens.register(spark, function_name=service.function_name, endpoint=service.endpoint)
+    tegridy_tokens.register(spark, function_name=service.function_name,
+                            detokenize_function_name=service.detokenize_function_name, endpoint=service.endpoint)
     df = spark.range(0, 3, 1, 1).selectExpr("tegridy_tokenize_hp(concat('reg', id)) AS t")
     assert "BatchTokenize" in plan_of(df)
     assert [r.t for r in df.collect()] == service_tokens(service, ["reg0", "reg1", "reg2"])

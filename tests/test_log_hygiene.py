@@ -55,6 +55,7 @@ def test_no_canary_in_driver_executor_or_service_logs(tmp_path, caplog):
             "--conf", f"spark.executor.extraJavaOptions={java_options}",
             "--conf", "spark.sql.extensions=com.tegridy.spark.TegridyExtensions",
             "--conf", f"spark.tegridy.lambda.functionName={service.function_name}",
+            "--conf", f"spark.tegridy.lambda.detokenizeFunctionName={service.detokenize_function_name}",
             "--conf", f"spark.tegridy.lambda.endpoint={service.endpoint}",
             "--conf", "spark.tegridy.retry.maxAttempts=30",
             "--conf", "spark.task.maxFailures=1",

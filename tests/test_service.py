@@ -58,7 +58,7 @@ def test_tokens_are_convergent_and_distinct(running, client):
 def test_detokenize_round_trip_and_unknown_token(running, client):
     values = ["alice@example.com", "123-45-6789", "ünïcødé ✓"]
     tokens = [r["token"] for r in tokenize(client, running.function_name, values)]
-    result = invoke(client, running.function_name, {"tokens": tokens + ["tgr_unknown", "not-a-token"]})
+    result = invoke(client, running.detokenize_function_name, {"tokens": tokens + ["tgr_unknown", "not-a-token"]})
     assert result["status"] == 200 and result["error"] is None
     assert result["body"] == {"tokens": dict(zip(tokens, values))}
 
@@ -95,7 +95,7 @@ def test_response_over_6mb_is_a_function_error(running, client):
     values = ["v%06d" % i + "y" * 40000 for i in range(160)]
     tokens = [r["token"] for r in tokenize(client, running.function_name, values[:80])]
     tokens += [r["token"] for r in tokenize(client, running.function_name, values[80:])]
-    result = invoke(client, running.function_name, {"tokens": tokens})
+    result = invoke(client, running.detokenize_function_name, {"tokens": tokens})
     assert result["error"] == "Unhandled"
     assert result["body"]["errorType"] == "Function.ResponseSizeTooLarge"
 
@@ -148,7 +148,7 @@ def test_restart_with_same_vault_keeps_tokens(tmp_path):
     with local_service(vault=tmp_path / "vault.db") as service:
         client = lambda_client(service.endpoint)
         after = [r["token"] for r in tokenize(client, service.function_name, values)]
-        restored = invoke(client, service.function_name, {"tokens": before})["body"]["tokens"]
+        restored = invoke(client, service.detokenize_function_name, {"tokens": before})["body"]["tokens"]
     assert before == after
     assert restored == dict(zip(before, values))
 

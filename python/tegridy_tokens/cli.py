@@ -1,5 +1,6 @@
 """The `tegridy-tokens` command: `serve` (the local Lambda), `keys` (the only maker of keys),
-`demo` (the quickstart), `jar`, and the ingestion pipeline's `ingest` and `state` (ingest/cli.py)."""
+`audit verify` (the serve audit's hash chain), `demo` (the quickstart), `jar`, and the ingestion
+pipeline's `ingest` and `state` (ingest/cli.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,18 @@ def main(argv: list[str] | None = None) -> int:
                        "(default: $TEGRIDY_HOME/vault.db, TEGRIDY_HOME=~/.tegridy; a new one gets its keys on first start)")
     serve.add_argument("--keyring", help="keyring file (default for SQLite: keyring.json beside the vault, mode 0600)")
     serve.add_argument("--operations", default="both", help="tokenize, detokenize or both (default both)")
-    serve.add_argument("--function-name", default="tegridy-tokens", help="the Lambda function name to answer to")
+    serve.add_argument("--function-name", default="tegridy-tokens", help="the base function name: NAME serves tokenize, "
+                       "NAME-detokenize serves detokenize (default tegridy-tokens)")
+    serve.add_argument("--principals", help="JSON file of principals (name, access_key_id, secret_access_key, functions): "
+                       "every request must then carry a valid SigV4 signature. Without it: loopback-only development "
+                       "mode, where anyone who can connect may tokenize and detokenize")
+    serve.add_argument("--allow-remote", action="store_true", help="accept a Host that is not a loopback name, and a "
+                       "non-loopback --host (needs --principals; plain HTTP: put a TLS proxy in front)")
+    serve.add_argument("--max-values-per-second", type=float, default=100000.0,
+                       help="per principal; above it HTTP 429 with Retry-After (default 100000)")
+    serve.add_argument("--audit", help="append a hash-chained JSON line per invocation to this file "
+                       "(check it with `tegridy-tokens audit verify PATH`)")
+    serve.add_argument("--audit-key", help="file holding the audit HMAC key (default PATH.key beside --audit, made on first use)")
     serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations at once")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added delay per invocation (models a remote fleet)")
     serve.add_argument("--stateless", action="store_true", help="HMAC tokens under a throwaway in-memory key, no files, no vault (benchmarks; no detokenize)")
@@ -37,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "init":
             sub.add_argument("--tokenize-kms-key", help="KMS key that wraps the token key (the tokenize role may decrypt)")
             sub.add_argument("--detokenize-kms-key", help="KMS key that wraps the sealing private keys (the detokenize role only)")
+
+    audit = commands.add_parser("audit", help="check the serve --audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain; names the first line changed or removed").add_argument("path")
 
     commands.add_parser("demo", help="run the quickstart end to end on the embedded default")
     commands.add_parser("jar", help="print the bundled engine jar's path (for spark-submit --jars)")
@@ -56,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "audit":
+        return _audit_verify(args.path)
     if args.command in ("ingest", "state"):
         from .ingest.cli import main as ingest_main
 
@@ -87,23 +105,46 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(path: str) -> int:
+    from .service.audit import verify
+
+    try:
+        ok, report = verify(path)
+    except OSError as error:
+        print(f"tegridy-tokens audit verify: cannot read {path} ({type(error).__name__})", file=sys.stderr)
+        return 2
+    print(f"{path}: {report}" if ok else f"{path}: TAMPERED: {report}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from .service.audit import AuditLog, load_or_create_key
+    from .service.auth import Principals, check_bind
     from .service.config import parse_operations
     from .service.errors import ServiceError
     from .service.local import BOTH, open_engine
-    from .service.server import LambdaInvokeApp, ServerSettings
+    from .service.server import DETOKENIZE_SUFFIX, LambdaInvokeApp, ServerSettings
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        principals = Principals.load(args.principals) if args.principals else None
+        check_bind(args.host, args.allow_remote, principals)
+        audit = None
+        if args.audit:
+            audit = AuditLog(args.audit, load_or_create_key(args.audit_key or args.audit + ".key"))
         engine = open_engine(args.vault, args.keyring, args.stateless, parse_operations(args.operations, BOTH))
-    except ServiceError as error:
+    except (ServiceError, OSError) as error:
         print(f"tegridy-tokens serve: {error}", file=sys.stderr)
         return 1
-    settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency, latency_ms=args.latency_ms)
+    settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency,
+                              latency_ms=args.latency_ms, principals=principals, allow_remote=args.allow_remote,
+                              max_values_per_second=args.max_values_per_second, audit=audit)
     app = LambdaInvokeApp(engine, settings).build()
-    print(f"tegridy-tokens: serving Lambda function '{args.function_name}' at http://{args.host}:{args.port}", flush=True)
+    mode = "SigV4 principals" if principals else "loopback-only development mode: NO authentication"
+    print(f"tegridy-tokens: serving Lambda functions '{args.function_name}' (tokenize) and "
+          f"'{args.function_name}{DETOKENIZE_SUFFIX}' (detokenize) at http://{args.host}:{args.port} ({mode})", flush=True)
     # run_app stops cleanly on SIGINT and SIGTERM, finishing invocations under way.
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, handle_signals=True)
     return 0

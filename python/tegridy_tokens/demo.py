@@ -22,11 +22,14 @@ def run_demo() -> int:
 
     with tempfile.TemporaryDirectory(prefix="tegridy-demo-") as home, \
             local_service(vault=Path(home) / "vault.db") as service:
-        print(f"reference tokenization service: Lambda '{service.function_name}' at {service.endpoint}")
+        print(f"reference tokenization service: Lambda '{service.function_name}' (tokenize) and "
+              f"'{service.detokenize_function_name}' (detokenize) at {service.endpoint}")
         builder = (SparkSession.builder.master("local[2]").appName("tegridy-tokens-demo")
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", "4"))
-        spark = configure_spark(builder, function_name=service.function_name, endpoint=service.endpoint).getOrCreate()
+        spark = configure_spark(builder, function_name=service.function_name,
+                                detokenize_function_name=service.detokenize_function_name,
+                                endpoint=service.endpoint).getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
         try:
             spark.createDataFrame(CUSTOMERS, "customer_id INT, name STRING, email STRING, ssn STRING, phone STRING") \

@@ -11,6 +11,7 @@ from typing import Any, Literal, Mapping, TypedDict
 # dict to the engine's settings table, so keep one `"name": "key",` entry per line.
 SETTING_KEYS: dict[str, str] = {
     "function_name": "spark.tegridy.lambda.functionName",
+    "detokenize_function_name": "spark.tegridy.lambda.detokenizeFunctionName",
     "region": "spark.tegridy.lambda.region",
     "endpoint": "spark.tegridy.lambda.endpoint",
     "batch_max_rows": "spark.tegridy.batch.maxRows",
@@ -31,6 +32,7 @@ class TegridySettings(TypedDict, total=False):
     Every one is optional here; `function_name` must be set somewhere (here or in the Spark conf)."""
 
     function_name: str  # Lambda function name or ARN
+    detokenize_function_name: str  # the function detokenize calls go to; unset = detokenize off
     region: str  # AWS region; default: the SDK's chain, else us-east-1
     endpoint: str  # endpoint override, e.g. "http://127.0.0.1:9001"; default: real AWS
     batch_max_rows: int  # values per invocation (500)

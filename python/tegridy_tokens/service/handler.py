@@ -14,22 +14,26 @@ could stand for different values under two formats. Without them, the bytes are 
 
 Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
 TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
-fails with KeysNotReady, naming `tegridy-tokens keys init`. It imports only the standard library,
-`cryptography`, and boto3 when a DynamoDB vault or KMS asks for it.
+fails with KeysNotReady, naming `tegridy-tokens keys init`. Every invocation prints one audit line
+(audit.py) to stdout, CloudWatch Logs, before it answers; if it cannot, the request fails. It
+imports only the standard library, `cryptography`, and boto3 when a DynamoDB vault or KMS asks.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import threading
 from typing import Any
 
+from .audit import AuditLog
 from .config import Settings, build_engine
 from .errors import AccessDenied, InvalidRequest
 from .keyring import DETOKENIZE, TOKENIZE
 from .retry import Deadline
 from .tokens import TokenEngine
 
-__all__ = ["lambda_handler", "handle_event", "InvalidRequest", "AccessDenied"]
+__all__ = ["lambda_handler", "handle_event", "event_shape", "InvalidRequest", "AccessDenied"]
 
 
 def _allowed(engine: TokenEngine, operation: str) -> None:
@@ -86,6 +90,57 @@ def engine_from_environment() -> TokenEngine:
         return _engine
 
 
+_audit: AuditLog | None = None
+
+
+def _audit_log() -> AuditLog:
+    """Stdout is CloudWatch Logs; the chain runs per instance. TEGRIDY_AUDIT_KEY (base64) HMACs tokens."""
+    global _audit
+    with _engine_lock:
+        if _audit is None:
+            key = os.environ.get("TEGRIDY_AUDIT_KEY")
+            _audit = AuditLog(key=base64.b64decode(key) if key else None)
+        return _audit
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """AWS Lambda entry point."""
-    return handle_event(engine_from_environment(), event, Deadline.from_context(context))
+    """AWS Lambda entry point: the answer, after its audit line is on stdout (else AuditUnavailable)."""
+    operation, requested, tokens = event_shape(event)
+    outcome, result = "ok", None
+    try:
+        result = handle_event(engine_from_environment(), event, Deadline.from_context(context))
+        return_value = result
+    except Exception as error:
+        outcome, return_value = type(error).__name__, error
+    answered = answered_count(operation, result)
+    arn = getattr(context, "invoked_function_arn", None) or "unknown"
+    _audit_log().record(  # raises AuditUnavailable: the answer is then never returned
+        request_id=getattr(context, "aws_request_id", None) or "unknown",
+        function=getattr(context, "function_name", None) or arn.split(":")[-1], operation=operation,
+        principal={"invoked_arn": arn, "kind": "lambda (match the request id with CloudTrail data events)"},
+        requested=requested, answered=answered, failed=requested - answered, outcome=outcome,
+        tokens=tokens if operation == DETOKENIZE else (),
+        claimed_role=event.get("role") if isinstance(event, dict) and isinstance(event.get("role"), str) else None)
+    if isinstance(return_value, Exception):
+        raise return_value
+    return return_value
+
+
+def answered_count(operation: str, result: dict[str, Any] | None) -> int:
+    """How many values a handler's result answered (a detokenize result is a map, or with formats a list)."""
+    if result is None:
+        return 0
+    if operation == TOKENIZE:
+        return sum(1 for r in result.get("responses", []) if r.get("success"))
+    if operation == DETOKENIZE:
+        return len(result["tokens"]) if "tokens" in result else sum(v is not None for v in result.get("values", []))
+    return 0
+
+
+def event_shape(event: Any) -> tuple[str, int, list[str]]:
+    """(operation, values requested, tokens) of an event; tokens for detokenize only; for the audit."""
+    if isinstance(event, dict) and isinstance(event.get("requests"), list):
+        return TOKENIZE, len(event["requests"]), []
+    if isinstance(event, dict) and isinstance(event.get("tokens"), list):
+        return DETOKENIZE, len(event["tokens"]), [t for t in event["tokens"] if isinstance(t, str)]
+    return "unknown", 0, []

@@ -22,7 +22,9 @@ from typing import Any, Callable, Iterator
 from aiohttp import web
 
 from .config import BOTH, default_home, open_engine
-from .server import STATS_PATH, LambdaInvokeApp, ServerSettings
+from .audit import AuditLog
+from .auth import Principals
+from .server import DETOKENIZE_SUFFIX, STATS_PATH, LambdaInvokeApp, ServerSettings
 
 __all__ = ["LocalService", "local_service", "serve_in_subprocess", "open_engine", "default_home"]
 
@@ -32,6 +34,11 @@ class LocalService:
     endpoint: str
     function_name: str
     app: LambdaInvokeApp
+
+    @property
+    def detokenize_function_name(self) -> str:
+        """The function that serves detokenize: the base name with -detokenize appended."""
+        return self.function_name + DETOKENIZE_SUFFIX
 
     def stats(self) -> dict[str, int]:
         """The service's own counters, read over HTTP as any client would."""
@@ -44,12 +51,16 @@ def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os
                   function_name: str = "tegridy-tokens", host: str = "127.0.0.1", port: int = 0,
                   max_concurrency: int | None = None, latency_ms: float = 0.0, stateless: bool = False,
                   on_event: Callable[[Any], None] | None = None,
-                  operations: frozenset[str] = BOTH) -> Iterator[LocalService]:
+                  operations: frozenset[str] = BOTH, principals: Principals | None = None,
+                  allow_remote: bool = False, max_values_per_second: float | None = None,
+                  audit: AuditLog | None = None) -> Iterator[LocalService]:
     """Starts the local Lambda on a background thread (port 0: any free port) and stops it on exit.
-    `vault` is a SQLite file path or a vault URL (dynamodb://TABLE with `keyring` or KMS keys)."""
+    `vault` is a SQLite file path or a vault URL (dynamodb://TABLE with `keyring` or KMS keys).
+    It serves `function_name` (tokenize) and `function_name`-detokenize (detokenize)."""
     engine = open_engine(vault, keyring, stateless, operations)
     settings = ServerSettings(function_name=function_name, max_concurrency=max_concurrency,
-                              latency_ms=latency_ms, on_event=on_event)
+                              latency_ms=latency_ms, on_event=on_event, principals=principals,
+                              allow_remote=allow_remote, max_values_per_second=max_values_per_second, audit=audit)
     invoke_app = LambdaInvokeApp(engine, settings)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(invoke_app.build(), access_log=None)

@@ -1,11 +1,14 @@
 """The local Lambda: the handler behind the real Lambda Invoke REST API, on aiohttp.
 
-Unchanged AWS SDKs (Java v2, boto3) reach it through an endpoint override. It honours the Lambda
-transport facts the client must survive: 6 MB request and response limits (413
-RequestEntityTooLargeException / Function.ResponseSizeTooLarge), 429 TooManyRequestsException
-above a concurrency limit, 404 ResourceNotFoundException for another function, and function
-errors as HTTP 200 with X-Amz-Function-Error. `latency_ms` models a remote fleet's round trip
-without burning CPU.
+Unchanged AWS SDKs (Java v2, boto3) reach it through an endpoint override. It serves two
+functions, `<name>` (tokenize only) and `<name>-detokenize` (detokenize only), and answers as
+Lambda does: 6 MB request and 6,291,556-byte response limits (413 / Function.ResponseSizeTooLarge),
+429 TooManyRequestsException with Retry-After and a Reason, 404 ResourceNotFoundException for
+another function or qualifier, function errors as HTTP 200 with X-Amz-Function-Error,
+InvocationType Event (202) and DryRun (204), LogType Tail, Lambda-style JSON errors on any other
+route. With `principals` every request must carry a SigV4 signature (auth.py); `Host` must be a
+loopback name unless `allow_remote`. Each invocation writes one audit line when `audit` is set,
+and a request whose audit line cannot be written fails with a Handled AuditUnavailable.
 
 Nothing a request carries is ever logged: log lines hold counts, status and timings only.
 """
@@ -13,6 +16,8 @@ Nothing a request carries is ever logged: log lines hold counts, status and timi
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
 import json
 import logging
 import time
@@ -24,15 +29,20 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from .audit import AuditLog, AuditUnavailable
+from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
 from .errors import AccessDenied, ServiceError
-from .handler import handle_event
+from .handler import answered_count, event_shape, handle_event
+from .keyring import DETOKENIZE, TOKENIZE
 from .tokens import TokenEngine
 
 log = logging.getLogger("tegridy_tokens.service")
 
 # Lambda's synchronous invocation limits, in bytes.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = 6_291_556
+LOG_TAIL_BYTES = 4096
+DETOKENIZE_SUFFIX = "-detokenize"
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STATS_PATH = "/_tegridy/stats"
@@ -59,6 +69,10 @@ class ServiceStats:
 class ServerSettings:
     function_name: str = "tegridy-tokens"
     max_concurrency: int | None = None  # None: unlimited
+    principals: Principals | None = None  # None: loopback-only development mode, no signatures
+    allow_remote: bool = False  # accept a Host header that is not a loopback name
+    max_values_per_second: float | None = None  # per principal; None: no limit
+    audit: AuditLog | None = None
     latency_ms: float = 0.0
     region: str = "us-east-1"
     account_id: str = "000000000000"
@@ -68,21 +82,41 @@ class ServerSettings:
 
 def function_name_of(path_name: str) -> str:
     """The bare function name from a name, a partial ARN or a full ARN, qualifier dropped."""
+    return function_and_qualifier(path_name)[0]
+
+
+def function_and_qualifier(path_name: str) -> tuple[str, str | None]:
+    """(name, qualifier or None) from a name, `name:qualifier`, a partial ARN or a full ARN."""
     parts = unquote(path_name).split(":")
     if "function" in parts:
         index = parts.index("function")
-        return parts[index + 1] if index + 1 < len(parts) else ""
-    return parts[0]
+        rest = parts[index + 1:]
+    else:
+        rest = parts
+    name = rest[0] if rest else ""
+    return name, (rest[1] if len(rest) > 1 else None)
 
 
-def _error(status: int, error_type: str, message: str) -> web.Response:
-    body = json.dumps({"Type": "User", "message": message}).encode("utf-8")
+def _error(status: int, error_type: str, message: str, key: str = "message", extra: dict[str, str] | None = None,
+           headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps({"Type": "User", key: message, **(extra or {})}).encode("utf-8")
     return web.Response(
         status=status,
         body=body,
         content_type="application/json",
-        headers={"x-amzn-ErrorType": error_type, "x-amzn-RequestId": str(uuid.uuid4())},
+        headers={"x-amzn-ErrorType": error_type, "x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})},
     )
+
+
+def _refused(refusal: Refused) -> web.Response:
+    key = "Message" if refusal.status in (403, 404) else "message"
+    return _error(refusal.status, refusal.error_type, refusal.message, key, refusal.extra, refusal.headers)
+
+
+def _counts(operation: str, requested: int, result: Any) -> tuple[int, int]:
+    """(answered, failed) of a handler's result."""
+    answered = answered_count(operation, result)
+    return answered, requested - answered
 
 
 def _function_error(kind: str, error_type: str, message: str) -> web.Response:
@@ -110,31 +144,79 @@ class LambdaInvokeApp:
         self.engine = engine
         self.settings = settings
         self.stats = ServiceStats()
+        base = settings.function_name
+        # Each function serves one operation, as the two deployed Lambda functions do.
+        self.functions: dict[str, frozenset[str]] = {base: frozenset({TOKENIZE}),
+                                                      base + DETOKENIZE_SUFFIX: frozenset({DETOKENIZE})}
+        self._views = {name: self._view(ops) for name, ops in self.functions.items()}
+        self._rate = RateLimit(settings.max_values_per_second) if settings.max_values_per_second else None
         self._in_flight = 0  # touched only on the event loop thread
         workers = max(32, settings.max_concurrency or 0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tegridy-handler")
 
+    def _view(self, operations: frozenset[str]) -> TokenEngine:
+        """The engine as one function sees it: only its own operation is allowed."""
+        view = copy.copy(self.engine)
+        view.operations = self.engine.operations & operations
+        return view
+
     def build(self) -> web.Application:
         # The 6 MB check is ours (a Lambda-shaped 413); aiohttp's own cap sits above it.
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES * 4)
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES * 4, middlewares=[self._lambda_errors])
         app.router.add_post(INVOKE_PATH, self.invoke)
         app.router.add_get(STATS_PATH, self.report_stats)
+        app.router.add_route("*", "/{tail:.*}", self.unknown_route)
         app.on_cleanup.append(self._shutdown)
         return app
+
+    @web.middleware
+    async def _lambda_errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """aiohttp's own plain-text errors (bad request line, body too large…) as Lambda's JSON ones."""
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return _error(error.status, "InvalidRequestContentException" if error.status < 500 else "ServiceException",
+                          error.reason)
+
+    async def unknown_route(self, request: web.Request) -> web.Response:
+        if not self._host_allowed(request):
+            return self._bad_host()
+        return _error(404 if request.method in ("GET", "POST", "PUT", "DELETE") else 405, "UnknownOperationException",
+                      "Unknown operation: this server implements Lambda Invoke only "
+                      "(POST /2015-03-31/functions/{FunctionName}/invocations)", key="Message")
 
     async def _shutdown(self, _app: web.Application) -> None:
         self._pool.shutdown(wait=True)
 
-    async def report_stats(self, _request: web.Request) -> web.Response:
+    async def report_stats(self, request: web.Request) -> web.Response:
+        if not self._host_allowed(request):
+            return self._bad_host()
         return web.json_response(self.stats.as_dict())
+
+    def _host_allowed(self, request: web.Request) -> bool:
+        return self.settings.allow_remote or is_loopback_host(request.headers.get("Host", ""))
+
+    @staticmethod
+    def _bad_host() -> web.Response:
+        # A page in a browser reaching us through DNS rebinding carries its own site's Host.
+        log.info("request refused: Host is not a loopback name, status=421")
+        return _error(421, "MisdirectedRequestException", "The Host header is not a loopback name or address; this "
+                      "server answers loopback names only (a guard against DNS rebinding). Call it as 127.0.0.1 or "
+                      "localhost, or start it with --allow-remote and --principals behind a TLS proxy.", key="Message")
+
+    def _arn(self, name: str, qualifier: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
 
     async def invoke(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        name = function_name_of(request.match_info["function"])
-        if name != self.settings.function_name:
-            arn = f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
-            log.info("invoke rejected: unknown function, status=404")
-            return _error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+        request_id = str(uuid.uuid4())
+        if not self._host_allowed(request):
+            return self._bad_host()
+        name, qualifier = function_and_qualifier(request.match_info["function"])
+        qualifier = request.query.get("Qualifier", qualifier)
 
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
             log.info("invoke rejected: request of %d bytes over the limit, status=413", request.content_length)
@@ -144,36 +226,68 @@ class LambdaInvokeApp:
             log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
             return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
-        limit = self.settings.max_concurrency
-        if limit is not None and self._in_flight >= limit:
-            self.stats.throttled += 1
-            log.info("invoke throttled: %d in flight, limit %d, status=429", self._in_flight, limit)
-            return _error(429, "TooManyRequestsException", "Rate Exceeded.")
-
-        self._in_flight += 1
-        self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
+        principal = DEV_PRINCIPAL if self.settings.principals is None else "unauthenticated"
         try:
-            return await self._run(request, body, started)
-        finally:
-            self._in_flight -= 1
+            if self.settings.principals is not None:
+                caller = self.settings.principals.verify(request.method, request.raw_path, request.headers, body)
+                principal = caller.name
+                if not caller.may_invoke(name):
+                    raise Refused(403, ACCESS_DENIED, f"User: arn:aws:iam::{self.settings.account_id}:user/{caller.name} "
+                                  f"is not authorized to perform: lambda:InvokeFunction on resource: {self._arn(name)} "
+                                  "because no identity-based policy allows the lambda:InvokeFunction action")
+        except Refused as refusal:
+            log.info("invoke refused: %s, status=%d", refusal.error_type, refusal.status)
+            self._audit_refusal(request_id, name, principal, refusal.error_type)
+            return _refused(refusal)
 
-    async def _run(self, request: web.Request, body: bytes, started: float) -> web.Response:
-        if request.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "DryRun":
-            return web.Response(status=204)
+        if name not in self.functions or qualifier not in (None, "$LATEST"):
+            log.info("invoke rejected: unknown function or qualifier, status=404")
+            return _error(404, "ResourceNotFoundException", f"Function not found: {self._arn(name, qualifier)}", key="Message")
+
         try:
             event = json.loads(body) if body else {}
         except ValueError:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        operation, requested, tokens = event_shape(event)
+
+        limit = self.settings.max_concurrency
+        try:
+            if self._rate is not None:
+                self._rate.admit(principal, requested)
+            if limit is not None and self._in_flight >= limit:
+                raise Refused(429, "TooManyRequestsException", "Rate Exceeded.", headers={"Retry-After": "1"},
+                              extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
+        except Refused as refusal:
+            self.stats.throttled += 1
+            log.info("invoke throttled: %d in flight, status=429", self._in_flight)
+            self._audit_refusal(request_id, name, principal, refusal.error_type, operation, requested, tokens)
+            return _refused(refusal)
+
+        self._in_flight += 1
+        self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
+        try:
+            return await self._run(request, request_id, name, principal, event, operation, requested, tokens,
+                                   len(body), started)
+        finally:
+            self._in_flight -= 1
+
+    async def _run(self, request: web.Request, request_id: str, name: str, principal: str, event: Any,
+                   operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
+        tail = request.headers.get("X-Amz-Log-Type") == "Tail"
+        log_lines = [f"START RequestId: {request_id} Version: $LATEST"]
 
         self.stats.invocations += 1
-        if isinstance(event, dict) and isinstance(event.get("requests"), list):
+        if operation == TOKENIZE:
             self.stats.tokenize_invocations += 1
-            self.stats.values_received += len(event["requests"])
-        elif isinstance(event, dict) and isinstance(event.get("tokens"), list):
+            self.stats.values_received += requested
+        elif operation == DETOKENIZE:
             self.stats.detokenize_invocations += 1
-            self.stats.tokens_received += len(event["tokens"])
+            self.stats.tokens_received += requested
         if self.settings.on_event is not None:
             self.settings.on_event(event)
 
@@ -181,36 +295,83 @@ class LambdaInvokeApp:
             await asyncio.sleep(self.settings.latency_ms / 1000.0)
 
         loop = asyncio.get_running_loop()
+        failure: web.Response | None = None
+        result: Any = None
         try:
-            result = await loop.run_in_executor(self._pool, handle_event, self.engine, event)
+            result = await loop.run_in_executor(self._pool, handle_event, self._views[name], event)
         except ServiceError as error:  # our own errors: their messages hold no value, by design
-            self.stats.function_errors += 1
             # AccessDenied is an answer, not a crash: Handled, as the issue's contract says.
             kind = "Handled" if isinstance(error, AccessDenied) else "Unhandled"
-            log.info("invoke failed: %s, status=200 function-error=%s", type(error).__name__, kind)
-            return _function_error(kind, type(error).__name__, str(error))
+            failure = self._function_failure(kind, type(error).__name__, str(error), request_id)
         except Exception as error:  # the message may quote a value: report the type only
-            self.stats.function_errors += 1
-            log.error("invoke failed: handler raised %s, status=200 function-error=Unhandled", type(error).__name__)
-            return _function_error("Unhandled", type(error).__name__, f"the tokenization handler failed ({type(error).__name__})")
+            log.error("invoke failed: handler raised %s", type(error).__name__)
+            failure = self._function_failure("Unhandled", type(error).__name__,
+                                             f"the tokenization handler failed ({type(error).__name__})", request_id)
 
-        payload = _encode(result)
-        if len(payload) > MAX_RESPONSE_BYTES:
-            self.stats.function_errors += 1
-            log.info("invoke failed: response of %d bytes over the limit", len(payload))
-            return _function_error(
-                "Unhandled",
-                "Function.ResponseSizeTooLarge",
-                f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-            )
-        log.debug("invoke ok: %d bytes in, %d bytes out, %.1f ms", len(body), len(payload), (time.perf_counter() - started) * 1000)
-        return web.Response(
-            status=200,
-            body=payload,
-            content_type="application/json",
-            headers={"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": str(uuid.uuid4())},
-        )
+        payload = b""
+        if failure is None:
+            payload = _encode(result)
+            if len(payload) > MAX_RESPONSE_BYTES:
+                log.info("invoke failed: response of %d bytes over the limit", len(payload))
+                failure = self._function_failure("Unhandled", "Function.ResponseSizeTooLarge",
+                                                 f"Response payload size exceeded maximum allowed payload size "
+                                                 f"({MAX_RESPONSE_BYTES} bytes).", request_id)
+        answered, failed = _counts(operation, requested, result) if failure is None else (0, requested)
+        outcome = "ok" if failure is None else failure.headers.get("X-Amz-Function-Error-Type", "function_error")
+        if self.settings.audit is not None:
+            try:
+                log_lines.append(self.settings.audit.record(
+                    request_id=request_id, function=name, operation=operation, principal=self._principal(principal),
+                    requested=requested, answered=answered, failed=failed, outcome=outcome,
+                    tokens=tokens if operation == DETOKENIZE else (), claimed_role=_claimed_role(event)))
+            except AuditUnavailable as error:
+                # Fail closed: whatever the handler found stays here.
+                log.error("invoke refused: the audit record could not be written")
+                failure, payload = self._function_failure("Handled", "AuditUnavailable", str(error), request_id), b""
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log_lines += [f"END RequestId: {request_id}",
+                      f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tValues: {requested}"]
+        log.debug("invoke %s: %d bytes in, %d bytes out, %.1f ms", outcome, body_bytes, len(payload), elapsed_ms)
+
+        response = failure or web.Response(status=200, body=payload, content_type="application/json",
+                                           headers={"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": request_id})
+        response.headers.pop("X-Amz-Function-Error-Type", None)
+        if tail:
+            text = "\n".join(log_lines).encode("utf-8")[-LOG_TAIL_BYTES:] + b"\n"
+            response.headers["X-Amz-Log-Result"] = base64.b64encode(text).decode("ascii")
+        if invocation_type == "Event":
+            return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
+        return response
+
+    def _function_failure(self, kind: str, error_type: str, message: str, request_id: str) -> web.Response:
+        self.stats.function_errors += 1
+        log.info("invoke failed: %s, status=200 function-error=%s", error_type, kind)
+        response = _function_error(kind, error_type, message)
+        response.headers["x-amzn-RequestId"] = request_id
+        response.headers["X-Amz-Function-Error-Type"] = error_type  # internal: the audit's outcome; removed before sending
+        return response
+
+    def _principal(self, name: str) -> dict[str, str]:
+        return {"name": name, "kind": "sigv4" if self.settings.principals is not None else "loopback-dev"}
+
+    def _audit_refusal(self, request_id: str, name: str, principal: str, error_type: str, operation: str = "unknown",
+                       requested: int = 0, tokens: list[str] = ()) -> None:
+        """Refused requests are audited too (best effort: nothing was revealed to fail closed on)."""
+        if self.settings.audit is None:
+            return
+        try:
+            self.settings.audit.record(request_id=request_id, function=name, operation=operation,
+                                       principal=self._principal(principal), requested=requested, answered=0,
+                                       failed=requested, outcome=error_type, tokens=tokens)
+        except AuditUnavailable:
+            log.error("the audit record of a refused request could not be written")
 
     @staticmethod
     def _too_large_message() -> str:
         return f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation"
+
+
+def _claimed_role(event: Any) -> str | None:
+    """The role a caller says it acts as (safe_detokenize's label): recorded as claimed, never trusted."""
+    role = event.get("role") if isinstance(event, dict) else None
+    return role if isinstance(role, str) else None

@@ -11,7 +11,8 @@ import org.apache.spark.sql.types.{DoubleType, LongType}
 
 import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
 import com.tegridy.spark.client.FormattedValue
-import com.tegridy.spark.expressions.{FormatTag, NonBlankDistinct, TegridyDetokenizeExpression, TegridyTokenizeExpression, TegridyTokenizeResultExpression}
+import com.tegridy.spark.expressions.{FormatTag, NonBlankDistinct, TegridyDetokenizeExpression, TegridySafeDetokenizeExpression, TegridyTokenizeExpression,
+  TegridyTokenizeResultExpression}
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 
 /**
@@ -36,7 +37,8 @@ object TegridyFunctions {
     tryTokenize,
     tokenizeResult,
     tokenizeFormat,
-    tokenizePii)
+    tokenizePii,
+    safeDetokenize)
 
   private def tokenizeFormat = Definition("tegridy_tokenize_format",
     info(classOf[FormatTag], "tegridy_tokenize_format",
@@ -144,7 +146,45 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(email_token) FROM customers_tokenized;
           |       john.doe@email.com
           |""".stripMargin),
-    children => TegridyDetokenizeExpression(valueOrFormatted(name, children), sessionConf(), sessionMetrics()))
+    children => TegridyDetokenizeExpression(valueOrFormatted(name, children), detokenizeConf(name), sessionMetrics()))
+
+  private def safeDetokenize = Definition(
+    TegridySafeDetokenizeExpression.Name,
+    info(classOf[TegridySafeDetokenizeExpression], TegridySafeDetokenizeExpression.Name,
+      usage = "_FUNC_(token [, role]) - Returns the value behind `token`, or '[REDACTED]' when this job may not " +
+        "invoke the detokenize function (access denied). Any other failure fails as tegridy_detokenize_hp does. " +
+        "`role` is a constant label for the audit, marked as claimed: it grants nothing.",
+      extended =
+        """
+          |    Arguments:
+          |      * token - a STRING expression holding a token made by tegridy_tokenize_hp
+          |      * role - optional constant STRING: who the caller says it is (audit only)
+          |
+          |    Examples:
+          |      > SELECT _FUNC_(email_token, 'support') FROM customers_tokenized;
+          |       [REDACTED]
+          |""".stripMargin),
+    children => {
+      val name = TegridySafeDetokenizeExpression.Name
+      val (token, role) = children match {
+        case Seq(token) => (token, None)
+        case Seq(token, role) if role.foldable && role.dataType.isInstanceOf[org.apache.spark.sql.types.StringType] =>
+          val label = Option(role.eval()).map(_.toString)
+          if (label.exists(l => l.length > 128 || l.exists(Character.isISOControl)))
+            throw new IllegalArgumentException(s"$name's role must be a label of at most 128 characters, without control characters")
+          (token, label)
+        case Seq(_, _) => throw new IllegalArgumentException(s"$name's role must be a constant STRING, e.g. 'support'")
+        case _ => throw new IllegalArgumentException(s"$name takes a token and an optional role, but got ${children.size} arguments")
+      }
+      TegridySafeDetokenizeExpression(token, role, detokenizeConf(name).copy(claimedRole = role), sessionMetrics())
+    })
+
+  /** The session's settings, or the error every detokenize function gives while detokenize is off. */
+  private def detokenizeConf(function: String): TegridyConf = {
+    val conf = sessionConf()
+    if (conf.detokenizeFunctionName.isEmpty) throw TegridyConf.detokenizeOff(function)
+    conf
+  }
 
   // The 5-argument constructor keeps the free-form extended text; the 11-argument one validates a
   // layout that changes between Spark versions.

@@ -28,5 +28,6 @@ final case class ValueFailure(reason: String, count: Int) extends Failure
 /**
  * The service or the setup failed (unreachable, 404, 403, no credentials, retries exhausted):
  * the query always fails, whatever `onError` says, because a NULL here would hide an outage.
+ * `accessDenied`: the caller may not invoke the function (final; `safe_detokenize` redacts it).
  */
-final case class ServiceFailure(reason: String, count: Int) extends Failure
+final case class ServiceFailure(reason: String, count: Int, accessDenied: Boolean = false) extends Failure

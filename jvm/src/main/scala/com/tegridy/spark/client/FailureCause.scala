@@ -43,6 +43,18 @@ object FailureCause {
       "container or instance role); give the executors credentials for Lambda:InvokeFunction", retryable = false, valueCaused = false) {
     def metricName = "no_credentials"
   }
+  /**
+   * The caller may not invoke this function: HTTP 403 AccessDeniedException from Lambda (IAM), or
+   * a Handled/Unhandled function error of type AccessDenied (the function does not serve this
+   * operation). Final: trying again cannot help, and no value is ever part of it.
+   */
+  final case class AccessDenied(function: String, code: String)
+    extends FailureCause(s"not authorized to invoke $function ($code)", retryable = false, valueCaused = false) {
+    def metricName = "access_denied"
+  }
+  object AccessDenied {
+    val ErrorType = "AccessDenied"
+  }
   final case class NotFound(code: String)
     extends FailureCause(s"the function does not exist ($code, HTTP 404): check spark.tegridy.lambda.functionName and the region",
       retryable = false, valueCaused = false) {

@@ -46,9 +46,10 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
   }
 
   /** The function's response payload; throws [[InvokeFailure]] for anything else. */
-  override def invoke(payload: Array[Byte]): Array[Byte] = {
+  override def invoke(operation: Operation, payload: Array[Byte]): Array[Byte] = {
+    val function = conf.functionFor(operation)
     val request = InvokeRequest.builder()
-      .functionName(conf.functionName)
+      .functionName(function)
       .payload(SdkBytes.fromByteArrayUnsafe(payload))
       .build()
     val response = try lambda.invoke(request) catch {
@@ -56,13 +57,16 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
       case _: AbortedException => throw new InterruptedException("the invocation was cancelled with its task")
       case _: Throwable if Thread.currentThread().isInterrupted =>
         throw new InterruptedException("the invocation was cancelled with its task")
-      case e: Throwable => throw LambdaInvoker.classify(e)
+      case e: Throwable => throw LambdaInvoker.classify(e, function)
     } finally http.finished()
     Option(response.functionError()) match {
       case Some(kind) =>
         // The errorMessage could quote a value (a third-party service may); keep the type only.
         val errorType = Try(WireProtocol.functionErrorType(response.payload().asByteArrayUnsafe())).toOption.flatten
-        throw new InvokeFailure(FailureCause.FunctionError(kind, errorType.getOrElse("unknown")))
+        throw new InvokeFailure(errorType match {
+          case Some(FailureCause.AccessDenied.ErrorType) => FailureCause.AccessDenied(function, s"$kind function error AccessDenied")
+          case other => FailureCause.FunctionError(kind, other.getOrElse("unknown"))
+        })
       case None => response.payload().asByteArrayUnsafe()
     }
   }
@@ -104,7 +108,7 @@ object LambdaInvoker {
     }
 
   /** Maps an SDK exception to a cause; messages keep status, codes and JDK reasons only. */
-  def classify(error: Throwable): InvokeFailure = error match {
+  def classify(error: Throwable, function: String): InvokeFailure = error match {
     case e: InvokeFailure => e
     case e: AwsServiceException =>
       val code = Option(e.awsErrorDetails()).flatMap(d => Option(d.errorCode())).getOrElse("unknown")
@@ -115,6 +119,7 @@ object LambdaInvoker {
             case _ => None
           }
           FailureCause.Throttled(code, retryAfter)
+        case 403 if code == "AccessDeniedException" => FailureCause.AccessDenied(function, s"$code, HTTP 403")
         case 404 => FailureCause.NotFound(code)
         case 413 => FailureCause.RequestTooLarge(code)
         case s if s >= 500 => FailureCause.ServerError(s, code)

@@ -35,6 +35,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   import TokenServiceClient._
 
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
+  private val shapes: IndexedSeq[Shape] = IndexedSeq(Tokenize, new Detokenize(conf.claimedRole))
   val concurrency = new AdaptiveConcurrency(conf.maxInFlight)
   /** When an invocation last came back well formed: the service is up and answering. */
   private val lastAnsweredNanos = new AtomicLong(System.nanoTime() - 2 * RecentNanos)
@@ -43,14 +44,15 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   def abort(thread: Thread): Unit = transport.abort(thread)
 
   /** The bytes of a request that carries no value yet. */
-  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation)
+  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation) +
+    (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
 
   /** An upper bound on the bytes `value` adds to a request. */
   def itemBytes(operation: Operation, value: String): Long = WireProtocol.itemBytes(operation, value)
 
   /** One answer per value, in order. */
   def call(operation: Operation, values: IndexedSeq[String], stats: TegridyStats): Array[Answer] = {
-    val run = new BatchRun(shapeOf(operation), values, stats)
+    val run = new BatchRun(shapes(operation.index), values, stats)
     run.solve(values.indices)
     run.finish()
   }
@@ -119,7 +121,10 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
                 log.warn(s"${shape.name}: ${pending.size} value(s) failed: ${cause.description} (after $attempt attempt(s))")
                 if (cause.valueCaused && pending.size == 1) isolated += (pending.head -> cause)
                 else {
-                  val failure = Answer.Failed(ServiceFailure(s"${cause.description}, after $attempt attempt(s)", pending.size))
+                  val failure = cause match {
+                    case denied: FailureCause.AccessDenied => Answer.Failed(ServiceFailure(denied.description, pending.size, accessDenied = true))
+                    case _ => Answer.Failed(ServiceFailure(s"${cause.description}, after $attempt attempt(s)", pending.size))
+                  }
                   pending.foreach(out(_) = failure)
                 }
                 pending = IndexedSeq.empty
@@ -171,7 +176,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     stats.add(Counter.BytesSent, request.length)
     val started = System.nanoTime()
     try {
-      val payload = transport.invoke(request)
+      val payload = transport.invoke(shape.operation, request)
       stats.add(Counter.BytesReceived, payload.length)
       val outcomes = shape.parse(payload, items)
       lastAnsweredNanos.set(System.nanoTime())
@@ -208,13 +213,9 @@ object TokenServiceClient {
     case _ => Counter.RetriesFunctionError
   }
 
-  private def shapeOf(operation: Operation): Shape = operation match {
-    case Operation.Tokenize => Tokenize
-    case Operation.Detokenize => Detokenize
-  }
-
   /** What differs between the two operations: request, response, and an item's refusal. */
-  private sealed abstract class Shape(val name: String, refusal: String) {
+  private sealed abstract class Shape(val operation: Operation, refusal: String) {
+    def name: String = operation.name
     /** Why the service refused this key, naming its format (and the format's rules) if it has one. */
     def rejected(key: String): String = FormattedValue.decode(key)._1 match {
       case None => refusal
@@ -225,15 +226,15 @@ object TokenServiceClient {
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
   }
 
-  private object Tokenize extends Shape("tokenize", "the service rejected the value") {
+  private object Tokenize extends Shape(Operation.Tokenize, "the service rejected the value") {
     def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.tokenizeRequest(items)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
-  private object Detokenize extends Shape("detokenize", "the token was not found in the vault") {
+  private final class Detokenize(role: Option[String]) extends Shape(Operation.Detokenize, "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
-    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items)
+    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       if (WireProtocol.hasFormats(items)) {
         WireProtocol.parseDetokenizeValues(payload, items.size).map(v => if (v == null) notFound else Right(v))

@@ -78,8 +78,11 @@ object WireProtocol {
     generator.writeEndObject()
   }
 
-  /** Keys (FormattedValue): if any has a format, a parallel "formats" list, answered by "values". */
-  def detokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
+  /**
+   * Keys (FormattedValue): if any has a format, a parallel "formats" list, answered by "values";
+   * a claimed role (safe_detokenize) rides beside them for the audit. Without either, the seeds' bytes.
+   */
+  def detokenizeRequest(keys: IndexedSeq[String], role: Option[String] = None): Array[Byte] = write { generator =>
     val decoded = keys.map(FormattedValue.decode)
     generator.writeStartObject()
     generator.writeArrayFieldStart("tokens")
@@ -90,6 +93,7 @@ object WireProtocol {
       decoded.foreach { case (format, _) => generator.writeString(format.getOrElse(FormattedValue.Default)) }
       generator.writeEndArray()
     }
+    role.foreach(generator.writeStringField("role", _)) // a claimed label for the audit
     generator.writeEndObject()
   }
 
@@ -120,6 +124,9 @@ object WireProtocol {
     }
     out
   }
+
+  /** The bytes a claimed role adds to a detokenize request. */
+  def roleBytes(role: Option[String]): Long = role.map(r => jsonStringBytes(r) + 10L).getOrElse(0L)
 
   /**
    * One entry per request, in request order: the token (String) or an ItemFailure. Checks the

@@ -28,6 +28,9 @@ object Settings {
 
   val FunctionName: Setting[String] = Setting[String]("spark.tegridy.lambda.functionName", "function_name", None,
     "required", "a name or ARN", "the tokenization Lambda's name or ARN")(Right(_))
+  val DetokenizeFunctionName: Setting[String] = Setting[String]("spark.tegridy.lambda.detokenizeFunctionName",
+    "detokenize_function_name", None, "none (detokenize off)", "a name or ARN",
+    "the function detokenize calls go to; unset, every detokenize function fails at analysis")(Right(_))
   val Region: Setting[String] = Setting[String]("spark.tegridy.lambda.region", "region", None,
     "the SDK's default chain, else us-east-1", "an AWS region", "the AWS region of the function")(Right(_))
   val Endpoint: Setting[URI] = Setting[URI]("spark.tegridy.lambda.endpoint", "endpoint", None,
@@ -61,7 +64,7 @@ object Settings {
     if (types.isEmpty) Left("must name at least one data type, e.g. email,ssn") else Right(types)
   }
 
-  val all: Seq[Setting[_]] = Seq(FunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
+  val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
     CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, PiiTypes)
 
   val knownKeys: Set[String] = all.map(_.key).toSet

@@ -6,17 +6,21 @@ import scala.util.Try
 
 import org.apache.spark.sql.internal.SQLConf
 
+import com.tegridy.spark.client.Operation
 import com.tegridy.spark.config.Settings.Setting
 import com.tegridy.spark.errors.TegridyConfigException
 
 /**
  * Every `spark.tegridy.*` setting, parsed and validated into one immutable object that is passed
- * down (expression -> runtime -> client). It is parsed once per function call, when the query
+ * down (expression -> runtime -> client). `claimedRole` is not a setting: the role label of a
+ * safe_detokenize call, sent with its requests for the audit; a distinct role gets its own
+ * runtime, so that each request carries the label of the calls it answers. It is parsed once per function call, when the query
  * is analysed; equal settings give equal objects, which is what lets all tasks of an executor
  * share one runtime per configuration. The keys, defaults and ranges are in [[Settings]].
  */
 final case class TegridyConf(
     functionName: String,
+    detokenizeFunctionName: Option[String],
     region: Option[String],
     endpoint: Option[URI],
     batchMaxRows: Int,
@@ -28,7 +32,8 @@ final case class TegridyConf(
     retryTotalTimeoutMs: Long,
     retryItemAttempts: Int,
     onError: OnError,
-    piiTypes: Seq[String] = Settings.PiiTypes.default.get) {
+    piiTypes: Seq[String] = Settings.PiiTypes.default.get,
+    claimedRole: Option[String] = None) {
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -38,9 +43,22 @@ final case class TegridyConf(
     }
   }
 
+  /**
+   * The function an operation's calls go to: detokenize has its own, so that who may detokenize
+   * is decided by who may invoke that function (IAM), not by who may tokenize.
+   */
+  def functionFor(operation: Operation): String = operation match {
+    case Operation.Tokenize => functionName
+    case Operation.Detokenize => detokenizeFunctionName.getOrElse(throw TegridyConf.detokenizeOff("detokenize"))
+  }
+
   /** Where calls go, for error messages: the endpoint override or the AWS region. */
-  def describeTarget: String =
-    s"Lambda function '$functionName' at ${endpoint.map(_.toString).getOrElse(s"AWS region ${region.getOrElse("(default)")}")}"
+  def describeTarget: String = describeTarget(Operation.Tokenize)
+
+  def describeTarget(operation: Operation): String = {
+    val function = if (operation == Operation.Detokenize) detokenizeFunctionName.getOrElse("(none)") else functionName
+    s"Lambda function '$function' at ${endpoint.map(_.toString).getOrElse(s"AWS region ${region.getOrElse("(default)")}")}"
+  }
 }
 
 sealed abstract class OnError(val name: String) {
@@ -54,6 +72,14 @@ object OnError {
 
 object TegridyConf {
   val Prefix: String = Settings.Prefix
+
+  /** Detokenize is off until a function is named for it: the error every detokenize function gives. */
+  def detokenizeOff(function: String): TegridyConfigException =
+    new TegridyConfigException(Settings.DetokenizeFunctionName.key, s"is not set, so detokenize is not enabled for " +
+      s"this session and $function cannot be used. Set it to the Lambda function that serves detokenize (the local " +
+      "service's is 'tegridy-tokens-detokenize'; a single function that does both: the same name as " +
+      s"${Settings.FunctionName.key}), e.g. tegridy_tokens.configure_spark(builder, " +
+      s"${Settings.DetokenizeFunctionName.python}=...), and make sure your role may invoke it")
 
   /** The settings in force for the query being analysed (a view's captured ones, inside a view). */
   def forSession(): TegridyConf =
@@ -78,6 +104,7 @@ object TegridyConf {
 
     TegridyConf(
       functionName = value(Settings.FunctionName),
+      detokenizeFunctionName = optional(Settings.DetokenizeFunctionName),
       region = optional(Settings.Region),
       endpoint = optional(Settings.Endpoint),
       batchMaxRows = value(Settings.BatchMaxRows),

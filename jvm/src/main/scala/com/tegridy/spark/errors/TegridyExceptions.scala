@@ -28,6 +28,11 @@ object TegridyTokenizationException {
     new TegridyTokenizationException(function, target, failure.reason, failure.count, serviceFault = false,
       "Set spark.tegridy.onError=null to return NULL for such values instead (they are counted in the 'errors' metric).")
 
+  def accessDenied(function: String, target: String, failure: ServiceFailure): TegridyTokenizationException =
+    new TegridyTokenizationException(function, target, failure.reason, failure.count, serviceFault = true,
+      "The credentials of this Spark job may not invoke that function; it is not retried. Ask for " +
+        "lambda:InvokeFunction on it (docs/security.md), or use safe_detokenize(token) to get '[REDACTED]' instead.")
+
   def serviceFailed(function: String, target: String, failure: ServiceFailure): TegridyTokenizationException =
     new TegridyTokenizationException(function, target, failure.reason, failure.count, serviceFault = true,
       "This is a failure of the service or of the setup, not of the values, so the query fails whatever " +

@@ -75,6 +75,11 @@ final class BatchTokenizeIterator(
     }.toArray
   }
   private val collectors: Seq[BatchCollector] = collectorOf.filter(_ != null).distinct.toSeq
+  // safe_detokenize shares detokenize's collector (same batches); only reading its answer differs.
+  private val redactDenied: Array[Boolean] = calls.map {
+    case call: TegridyStringFunction => call.redactsDenied
+    case _ => false
+  }.toArray
 
   private val (rowCap, byteCap) = collectors.headOption.map(c => bufferLimits(c.runtime)).getOrElse((1, Long.MaxValue))
   private var readAhead = rowLimit.map(n => math.max(1, math.min(n, rowCap))).getOrElse(rowCap)
@@ -194,8 +199,8 @@ final class BatchTokenizeIterator(
         case slot: Slot if perRowErrors(i) =>
           val (token, error) = collectorOf(i).outcomeOf(slot)
           InternalRow(token, if (error == null) null else UTF8String.fromString(error))
-        case slot: Slot => collectorOf(i).resultOf(slot)
-        case slots: Array[Slot] => new GenericArrayData(slots.map(collectorOf(i).resultOf(_): Any))
+        case slot: Slot => collectorOf(i).resultOf(slot, redactDenied(i))
+        case slots: Array[Slot] => new GenericArrayData(slots.map(collectorOf(i).resultOf(_, redactDenied(i)): Any))
         case other => other
       })
       i += 1

@@ -30,6 +30,8 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
   def conf: TegridyConf
   def metrics: TegridyAccumulator
   def operation: Operation
+  /** An access-denied answer gives '[REDACTED]' instead of failing the query (safe_detokenize). */
+  def redactsDenied: Boolean = false
 
   /** The argument is an array: each element is a value. */
   def overArray: Boolean = child.dataType.isInstanceOf[ArrayType]
@@ -85,11 +87,11 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
       case array: ArrayData =>
         val slots = Array.tabulate(array.numElements())(i => collector.lookUp(if (array.isNullAt(i)) null else array.getUTF8String(i)))
         collector.flush()
-        new GenericArrayData(slots.map(collector.resultOf(_): Any))
+        new GenericArrayData(slots.map(collector.resultOf(_, redactsDenied): Any))
       case string: UTF8String if perRowErrors =>
         val (token, error) = collector.outcomeOf(collector.lookUp(string))
         InternalRow(token, if (error == null) null else UTF8String.fromString(error))
-      case string: UTF8String => collector.resultOf(collector.lookUp(string))
+      case string: UTF8String => collector.resultOf(collector.lookUp(string), redactsDenied)
     }
   }
 

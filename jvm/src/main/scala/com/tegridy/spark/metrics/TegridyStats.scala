@@ -100,10 +100,11 @@ object TegridyStats {
     case object RetriesFunctionError extends Counter(19, "retries_function_error", "retries after a function error")
     case object RetriesItem extends Counter(20, "retries_item", "retries of values the service failed alone")
     case object TaskNanos extends Counter(21, "task_time_ns", "time of the tasks in BatchTokenize (ns)", work = true)
+    case object Redacted extends Counter(22, "redacted", "rows safe_detokenize redacted (access denied)", work = true)
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
       BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
       RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
-      RetriesItem, TaskNanos)
+      RetriesItem, TaskNanos, Redacted)
   }
 }

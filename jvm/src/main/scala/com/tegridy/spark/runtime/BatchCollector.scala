@@ -6,7 +6,7 @@ import scala.collection.mutable
 
 import org.apache.spark.unsafe.types.UTF8String
 
-import com.tegridy.spark.client.{Answer, Operation}
+import com.tegridy.spark.client.{Answer, Operation, ServiceFailure}
 import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
 
@@ -67,18 +67,25 @@ final class BatchCollector(
     slot
   }
 
-  /** The row's result for `slot`, waiting for its answer; asks again if its request was abandoned. */
-  def resultOf(slot: Slot): UTF8String = {
+  /**
+   * The row's result for `slot`, waiting for its answer; asks again if its request was abandoned.
+   * `redactDenied` (safe_detokenize): an access-denied answer gives [[BatchCollector.Redacted]]
+   * instead of failing. The slot is left unsettled then, as another call may share it and fail.
+   */
+  def resultOf(slot: Slot, redactDenied: Boolean = false): UTF8String = {
     while (!slot.settled) {
       // Waiting on a batch of ours not yet sent: send it, even if not full.
       if (!slot.sent) flush()
       val answer = try slot.future.get() catch { case e: ExecutionException => throw e.getCause }
       answer match {
         case Answer.Token(text) => slot.settle(UTF8String.fromString(text))
+        case Answer.Failed(denied: ServiceFailure) if redactDenied && denied.accessDenied =>
+          stats.increment(Counter.Redacted)
+          return BatchCollector.Redacted
         // onError=fail or a service failure throws here; onError=null gives NULL, counted once per value.
         case Answer.Failed(failure) =>
           slot.failure = failure
-          slot.settle(runtime.onFailure(failure, function, stats))
+          slot.settle(runtime.onFailure(failure, operation, function, stats))
         case Answer.Abandoned => claim(slot) // the task that was asking ended; ask ourselves
       }
     }
@@ -155,6 +162,9 @@ final class BatchCollector(
 }
 
 object BatchCollector {
+  /** What safe_detokenize gives for a token the caller may not detokenize. */
+  val Redacted: UTF8String = UTF8String.fromString("[REDACTED]")
+
   /** Distinct values remembered per task window before it is forgotten. */
   private val WindowCap = 100000
 }

@@ -115,12 +115,14 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
    * otherwise the query fails, naming the count and the cause, never the value. A service
    * failure fails the query whatever `onError` says.
    */
-  def onFailure(failure: Failure, function: String, stats: TegridyStats): UTF8String = {
+  def onFailure(failure: Failure, operation: Operation, function: String, stats: TegridyStats): UTF8String = {
     stats.increment(Counter.Errors)
+    val target = conf.describeTarget(operation)
     failure match {
       case _: ValueFailure if conf.onError == OnError.Null => null
-      case value: ValueFailure => throw TegridyTokenizationException.valueFailed(function, conf.describeTarget, value)
-      case service: ServiceFailure => throw TegridyTokenizationException.serviceFailed(function, conf.describeTarget, service)
+      case value: ValueFailure => throw TegridyTokenizationException.valueFailed(function, target, value)
+      case denied: ServiceFailure if denied.accessDenied => throw TegridyTokenizationException.accessDenied(function, target, denied)
+      case service: ServiceFailure => throw TegridyTokenizationException.serviceFailed(function, target, service)
     }
   }
 

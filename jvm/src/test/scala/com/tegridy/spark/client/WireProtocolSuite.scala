@@ -13,6 +13,8 @@ class WireProtocolSuite extends AnyFunSuite {
     assert(new String(WireProtocol.tokenizeRequest(IndexedSeq("v1", "ü\"x")), UTF_8) ==
       """{"requests":[{"data":"v1"},{"data":"ü\"x"}]}""")
     assert(new String(WireProtocol.detokenizeRequest(IndexedSeq("t1", "t2")), UTF_8) == """{"tokens":["t1","t2"]}""")
+    assert(new String(WireProtocol.detokenizeRequest(IndexedSeq("t1"), Some("support")), UTF_8) ==
+      """{"tokens":["t1"],"role":"support"}""")
   }
 
   test("tokenize responses are read in order, failures kept in place") {

@@ -80,6 +80,7 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     lambda.reset()
     withConf("spark.tegridy.cache.maxEntries" -> "0") {
       val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName,
+        Settings.DetokenizeFunctionName.key -> detokenizeFunctionName,
         Settings.Endpoint.key -> lambda.endpoint, Settings.CacheMaxEntries.key -> "0"))
       val runtime = TegridyRuntime.acquire(conf)
       val sharedBefore = runtime.sharedClaimCount
@@ -153,6 +154,7 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
       val rows = spark.sql("SELECT tegridy_tokenize_hp(concat('limit-', id)) FROM range(0, 100000, 1, 1) LIMIT 3").collect()
       assert(rows.length == 3)
       val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName, Settings.Endpoint.key -> lambda.endpoint,
+        Settings.DetokenizeFunctionName.key -> detokenizeFunctionName,
         Settings.CacheMaxEntries.key -> "0", Settings.BatchMaxRows.key -> "10"))
       val runtime = TegridyRuntime.acquire(conf)
       val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)

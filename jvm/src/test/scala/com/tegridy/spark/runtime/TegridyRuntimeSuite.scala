@@ -23,7 +23,7 @@ class TegridyRuntimeSuite extends AnyFunSuite {
   /** A client answering T(v), that waits for `gate` before each call and counts calls. */
   private def runtime(gate: CountDownLatch, calls: AtomicInteger, c: TegridyConf = conf): TegridyRuntime =
     TegridyRuntime.withClient(c, cc => new TokenServiceClient(cc, new Transport {
-      def invoke(request: Array[Byte]): Array[Byte] = {
+      def invoke(operation: Operation, request: Array[Byte]): Array[Byte] = {
         calls.incrementAndGet()
         gate.await(30, TimeUnit.SECONDS)
         val text = new String(request, "UTF-8")

@@ -23,6 +23,8 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   val invocations = new AtomicInteger()
   /** The values (or tokens) of each invocation, in arrival order. */
   val batches = new ConcurrentLinkedQueue[Seq[String]]()
+  /** The `role` label of each detokenize invocation that carried one. */
+  val roles = new ConcurrentLinkedQueue[String]()
   /** The function name each invocation was addressed to (from the Invoke path). */
   val functionsCalled = new ConcurrentLinkedQueue[String]()
   /** The request body size of each invocation, in bytes. */
@@ -32,6 +34,9 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   val maxConcurrent = new AtomicInteger()
   /** Before answering, each invocation sleeps a random time up to this (reorders answers). */
   @volatile var jitterMs: Int = 0
+
+  /** Replace to inject faults into detokenize: (status, headers, body) for an invocation's tokens. */
+  @volatile var respondDetokenize: Seq[String] => Reply = tokens => Reply(200, Map.empty, detokenizeBody(tokens))
 
   /** Replace to inject faults: (status, headers, body) for an invocation's parsed values. */
   @volatile var respond: Seq[String] => Reply = values => Reply(200, Map.empty, tokenizeBody(values))
@@ -54,7 +59,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
     mapper.writeValueAsString(root)
   }
 
-  private def detokenizeBody(tokens: Seq[String]): String = {
+  def detokenizeBody(tokens: Seq[String]): String = {
     val root = mapper.createObjectNode()
     val found = root.putObject("tokens")
     tokens.filter(t => t.startsWith("T(") && t.endsWith(")")).foreach(t => found.put(t, t.substring(2, t.length - 1)))
@@ -79,7 +84,8 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
         } else {
           val tokens = event.get("tokens").elements().asScala.map(_.asText()).toSeq
           batches.add(tokens)
-          Reply(200, Map.empty, detokenizeBody(tokens))
+          Option(event.get("role")).foreach(role => roles.add(role.asText()))
+          respondDetokenize(tokens)
         }
       if (reply.delayMs > 0) Thread.sleep(reply.delayMs.toLong)
       val bytes = reply.body.getBytes(UTF_8)
@@ -101,8 +107,9 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 
   /** Forget what was recorded and restore the default behaviour. */
   def reset(): Unit = {
-    batches.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
+    batches.clear(); roles.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
     respond = values => Reply(200, Map.empty, tokenizeBody(values))
+    respondDetokenize = tokens => Reply(200, Map.empty, detokenizeBody(tokens))
   }
 
   def sentValues: Seq[String] = batches.toArray.toSeq.flatMap(_.asInstanceOf[Seq[String]])
@@ -115,6 +122,9 @@ object FakeLambda {
 
   def throttled: Reply = Reply(429, Map("x-amzn-ErrorType" -> "TooManyRequestsException"), """{"message":"Rate Exceeded."}""")
   def throttledRetryAfter(seconds: Int): Reply = throttled.copy(headers = throttled.headers + ("Retry-After" -> seconds.toString))
+  /** What Lambda answers a caller whose IAM policy does not allow lambda:InvokeFunction. */
+  def accessDenied: Reply = Reply(403, Map("x-amzn-ErrorType" -> "AccessDeniedException"),
+    """{"Message":"User: arn:aws:iam::000000000000:user/etl is not authorized to perform: lambda:InvokeFunction"}""")
   def serverError(status: Int): Reply =
     Reply(status, Map("x-amzn-ErrorType" -> "ServiceException"), """{"message":"Internal error"}""")
   def functionError(kind: String, errorType: String): Reply =

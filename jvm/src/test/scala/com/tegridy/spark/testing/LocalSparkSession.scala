@@ -13,6 +13,9 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
   /** local[N, F]: F > 1 lets a failed task be retried (as on a cluster). */
   protected def master: String = "local[2]"
 
+  /** Detokenize calls go to their own function, as the local service and AWS deployments split them. */
+  protected def detokenizeFunctionName: String = s"${lambda.functionName}-detokenize"
+
   /** More settings for the suite's session. */
   protected def extraConf: Map[String, String] = Map.empty
 
@@ -26,6 +29,7 @@ trait LocalSparkSession extends BeforeAndAfterAll { self: Suite =>
       .config("spark.sql.shuffle.partitions", "2")
       .config("spark.sql.extensions", classOf[TegridyExtensions].getName)
       .config("spark.tegridy.lambda.functionName", lambda.functionName)
+      .config("spark.tegridy.lambda.detokenizeFunctionName", detokenizeFunctionName)
       .config("spark.tegridy.lambda.endpoint", lambda.endpoint)
       .config(extraConf)
       .getOrCreate()
