@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -282,6 +283,23 @@ def test_pii_names_match_keys_in_any_case_and_nested_names_are_refused(spark, se
     assert status == 1
     assert "pii_columns user.email name nested fields" in result["run"]["manifests"][0]["reason"]
     assert not (nested / "out" / "_ingest_date=2026-04-01").exists()
+
+
+def test_pii_columns_with_formats_get_format_preserving_tokens(spark, service, tmp_path):
+    rows = [{"id": i, "ssn": f"9{i:02d}-55-{1000 + i:04d}", "email": f"canary.fmt{i}.q7@example.com"} for i in range(20)]
+    land(tmp_path, "2026-05-01/a.ndjson", rows)
+    config = load_config(write_config(tmp_path, expected_file_size_mb=0.05, size_tolerance_percent=99,
+                                      pii_columns={"ssn": "ssn", "email": "email"}))
+    with Context(config, spark=spark) as context:
+        result, status = ingest(context, "all")
+    assert status == 0 and result["run"]["rows"] == 20
+    out = spark.read.parquet(str(tmp_path / "out"))
+    got = {int(r["id"]): r for r in out.collect()}
+    assert all(re.fullmatch(r"\d{3}-\d{2}-\d{4}", got[r["id"]]["ssn"]) and got[r["id"]]["ssn"] != r["ssn"] for r in rows)
+    assert all(got[r["id"]]["email"].endswith("@example.com") and got[r["id"]]["email"] != r["email"] for r in rows)
+    back = out.select("id", detokenize("ssn", "ssn").alias("ssn"), detokenize("email", "email").alias("email")).collect()
+    assert {(int(r["id"]), r["ssn"], r["email"]) for r in back} == {(r["id"], r["ssn"], r["email"]) for r in rows}
+    assert assert_no_plaintext(tmp_path / "out", [r["email"] for r in rows]) > 0
 
 
 def test_ingest_all_with_the_state_in_dynamodb(spark, service, aws_env, tmp_path):

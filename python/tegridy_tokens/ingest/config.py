@@ -12,11 +12,7 @@ from typing import Any
 from .paths import join
 
 DEFAULT_DATE_PATTERN = r"(\d{4}-\d{2}-\d{2})"
-# Formats of `tegridy_tokenize_hp(value, format)` that this build has. The function-family issue
-# adds ssn, email, phone and credit_card; until it lands any other format is refused rather than
-# silently given default tokens: a lake that mixed default and format-preserving tokens for one
-# column would stop joining once formats arrive, and could not be told apart afterwards.
-SUPPORTED_FORMATS = frozenset({"default"})
+# The formats of `tegridy_tokenize_hp(value, format)` (docs/functions.md); "default" gives plain tokens.
 KNOWN_FORMATS = frozenset({"default", "ssn", "credit_card", "phone", "email"})
 
 DEFAULTS: dict[str, Any] = {
@@ -190,11 +186,6 @@ def parse_pii_columns(value: Any) -> dict[str, str]:
                               f"(a key with a dot in its name is quoted: \"{name}.x\" = \"default\")")
         if not isinstance(fmt, str) or fmt not in KNOWN_FORMATS:
             raise ConfigError(f"[ingest] pii_columns.{name} = {fmt!r}: the format must be one of {', '.join(sorted(KNOWN_FORMATS))}")
-        if fmt not in SUPPORTED_FORMATS:
-            raise ConfigError(
-                f"[ingest] pii_columns.{name} = {fmt!r}: format-preserving formats come with the function-family "
-                f"issue, which this build does not have yet; write {name} = \"default\" for plain tokens "
-                "(they cannot be converted to formatted tokens later without re-tokenizing)")
         columns[str(name)] = fmt
     return columns
 

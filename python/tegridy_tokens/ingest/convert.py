@@ -71,7 +71,8 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
                               "Parquet readers resolve columns case-insensitively, so rename them at the source")
     # PII names match keys case-insensitively: an `Email` key is tokenized under `email = ...`
     # rather than left in plaintext over a spelling.
-    pii = {key for key in keys if key.lower() in {name.lower() for name in pii_columns}}
+    formats = {name.lower(): fmt for name, fmt in pii_columns.items()}
+    pii = {key for key in keys if key.lower() in formats}
     nested = sorted(name for name in pii_columns if "." in name and name.lower() not in folded)
     if nested:
         raise ConversionError(f"pii_columns {', '.join(nested)} name nested fields; pii_columns are top-level keys: "
@@ -86,7 +87,8 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     def column(name: str) -> Any:
         value = F.col("_row." + _quoted(name)) if name in keys else F.lit(None).cast("string")
         if name in pii and tokenize:
-            value = token_of(value)
+            fmt = formats[name.lower()]
+            value = token_of(value, None if fmt == "default" else fmt)
         return value.alias(name)
 
     parsed = text.where(F.col("_keys").isNotNull()).withColumn("_row", F.from_json("value", schema))
