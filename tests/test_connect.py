@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from aws_local import stop
 from conftest import service_tokens
 
 import tegridy_tokens
@@ -73,12 +74,7 @@ def connect_url(service, tmp_path_factory):
                 time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(30)
+        stop(server)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,12 @@ import com.tegridy.spark.testing.FakeLambda.Reply
 class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
   private def plan(df: org.apache.spark.sql.DataFrame): String = df.queryExecution.executedPlan.toString
 
+  /** The fake refuses one value for good and tokenizes the rest. */
+  private def refusing(poison: String): Seq[String] => Reply = values => Reply(200, Map.empty, values.map { v =>
+    if (v == poison) """{"success":false,"retryable":false,"error":"refused"}"""
+    else s"""{"success":true,"token":"T($v)","data":"$v"}"""
+  }.mkString("""{"responses":[""", ",", "]}"))
+
   test("arrays: order, NULL and blank elements kept, a NULL array is NULL; the seed's _batch names are aliases") {
     lambda.reset()
     val df = spark.sql("""SELECT id,
@@ -63,10 +69,7 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
 
   test("tegridy_try_tokenize: a refused value is NULL, counted, even under onError=fail") {
     lambda.reset()
-    lambda.respond = values => Reply(200, Map.empty, values.map { v =>
-      if (v == "poison-3") """{"success":false,"retryable":false,"error":"refused"}"""
-      else s"""{"success":true,"token":"T($v)","data":"$v"}"""
-    }.mkString("""{"responses":[""", ",", "]}"))
+    lambda.respond = refusing("poison-3")
     withConf("spark.tegridy.onError" -> "fail") {
       val df = spark.sql("SELECT id, tegridy_try_tokenize(concat('poison-', id)) FROM range(0, 6, 1, 1)")
       assert(plan(df).contains("BatchTokenize"))
@@ -79,10 +82,7 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
 
   test("tegridy_tokenize_result: the token, or NULL and the reason, per row; the value never in the error") {
     lambda.reset()
-    lambda.respond = values => Reply(200, Map.empty, values.map { v =>
-      if (v == "poison-3") """{"success":false,"retryable":false,"error":"refused"}"""
-      else s"""{"success":true,"token":"T($v)","data":"$v"}"""
-    }.mkString("""{"responses":[""", ",", "]}"))
+    lambda.respond = refusing("poison-3")
     val df = spark.sql("SELECT id, tegridy_tokenize_result(concat('poison-', id)) AS r FROM range(0, 6, 1, 1)")
     assert(plan(df).contains("BatchTokenize"))
     df.select("id", "r.token", "r.error").collect().foreach { row =>
