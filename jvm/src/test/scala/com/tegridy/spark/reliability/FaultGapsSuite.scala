@@ -81,8 +81,9 @@ class FaultGapsSuite extends AnyFunSuite with LocalSparkSession {
       intercept[Exception](spark.sql(query("down")).collect())
       val after = stats()
       def delta(c: Counter) = after.get(c) - before.get(c)
-      // Spark drops a failed task's figures unless told otherwise; a call cut short by the job's end may be missed.
-      assert(delta(Counter.Invocations) >= 3 && delta(Counter.Invocations) <= lambda.invocations.get())
+      // Spark drops a failed task's figures unless told otherwise (then this would be 0). The fake's own
+      // count is no exact bound: a call aborted as the job ends is counted here but may never reach it.
+      assert(delta(Counter.Invocations) >= 3 && lambda.invocations.get() >= 3)
       assert(delta(Counter.Retries) > 0 && delta(Counter.RetriesServerError) == delta(Counter.Retries))
       assert(delta(Counter.Errors) > 0)
       assert(delta(Counter.Rows) == 0, "failed tasks' rows are not counted")
@@ -97,7 +98,9 @@ class FaultGapsSuite extends AnyFunSuite with LocalSparkSession {
       assert(rows.length == Rows && rows.forall(r => r.getString(1) == s"T(retry-${r.getLong(0)})"))
       val after = stats()
       assert(after.get(Counter.Rows) - before.get(Counter.Rows) == Rows)
-      assert(after.get(Counter.Invocations) - before.get(Counter.Invocations) == lambda.invocations.get())
+      // Every invocation the service saw is counted, the failed attempt's included (a call aborted as that
+      // attempt ended may be counted without having reached the service).
+      assert(after.get(Counter.Invocations) - before.get(Counter.Invocations) >= lambda.invocations.get())
     }
   }
 
