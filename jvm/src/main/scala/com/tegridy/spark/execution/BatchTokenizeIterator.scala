@@ -4,7 +4,7 @@ import scala.collection.mutable
 
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions._
-import org.apache.spark.sql.catalyst.util.{ArrayData, GenericArrayData}
+import org.apache.spark.sql.catalyst.util.ArrayData
 import org.apache.spark.tegridy.SparkInternals
 import org.apache.spark.unsafe.types.UTF8String
 
@@ -196,11 +196,9 @@ final class BatchTokenizeIterator(
     var i = 0
     while (i < callCount) {
       results.update(i, answers(i) match {
-        case slot: Slot if perRowErrors(i) =>
-          val (token, error) = collectorOf(i).outcomeOf(slot)
-          InternalRow(token, if (error == null) null else UTF8String.fromString(error))
+        case slot: Slot if perRowErrors(i) => collectorOf(i).outcomeOf(slot)
         case slot: Slot => collectorOf(i).resultOf(slot, redactDenied(i))
-        case slots: Array[Slot] => new GenericArrayData(slots.map(collectorOf(i).resultOf(_, redactDenied(i)): Any))
+        case slots: Array[Slot] => collectorOf(i).resultsOf(slots, redactDenied(i))
         case other => other
       })
       i += 1

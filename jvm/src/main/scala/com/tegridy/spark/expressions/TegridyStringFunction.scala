@@ -5,7 +5,7 @@ import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
 import org.apache.spark.sql.catalyst.expressions.UnaryExpression
 import org.apache.spark.sql.catalyst.expressions.codegen.CodegenFallback
-import org.apache.spark.sql.catalyst.util.{ArrayData, GenericArrayData}
+import org.apache.spark.sql.catalyst.util.ArrayData
 import org.apache.spark.sql.types.{ArrayType, DataType, StringType, StructField, StructType}
 import org.apache.spark.unsafe.types.UTF8String
 
@@ -87,10 +87,8 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
       case array: ArrayData =>
         val slots = Array.tabulate(array.numElements())(i => collector.lookUp(if (array.isNullAt(i)) null else array.getUTF8String(i)))
         collector.flush()
-        new GenericArrayData(slots.map(collector.resultOf(_, redactsDenied): Any))
-      case string: UTF8String if perRowErrors =>
-        val (token, error) = collector.outcomeOf(collector.lookUp(string))
-        InternalRow(token, if (error == null) null else UTF8String.fromString(error))
+        collector.resultsOf(slots, redactsDenied)
+      case string: UTF8String if perRowErrors => collector.outcomeOf(collector.lookUp(string))
       case string: UTF8String => collector.resultOf(collector.lookUp(string), redactsDenied)
     }
   }

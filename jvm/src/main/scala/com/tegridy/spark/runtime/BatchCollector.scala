@@ -4,6 +4,8 @@ import java.util.concurrent.ExecutionException
 
 import scala.collection.mutable
 
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.util.{ArrayData, GenericArrayData}
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.client.{Answer, Operation, ServiceFailure}
@@ -93,13 +95,18 @@ final class BatchCollector(
   }
 
   /**
-   * The row's token or, for a value that failed, why (never the value): for per-row error columns.
-   * Only for calls whose settings return NULL for a failed value; an outage still throws.
+   * STRUCT<token, error> for the row: the token, or NULL and why the value failed (never the
+   * value), for per-row error columns. Only for calls whose settings return NULL for a failed
+   * value; an outage still throws.
    */
-  def outcomeOf(slot: Slot): (UTF8String, String) = {
+  def outcomeOf(slot: Slot): InternalRow = {
     val token = resultOf(slot)
-    (token, if (slot.failure != null) slot.failure.reason else null)
+    InternalRow(token, if (slot.failure != null) UTF8String.fromString(slot.failure.reason) else null)
   }
+
+  /** An array argument's results, element by element. */
+  def resultsOf(slots: Array[Slot], redactDenied: Boolean): ArrayData =
+    new GenericArrayData(slots.map(resultOf(_, redactDenied): Any))
 
   /** Sends the values collected so far, if any. */
   def flush(): Unit = if (slots.nonEmpty) {
