@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench bench-service bench-ingest clean lambda-package
+.PHONY: build test test-scala test-python demo bench bench-service bench-ingest bench-scale clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -63,3 +63,8 @@ lambda-package: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info dist build/lambda
+
+# The scale runs (issue 15 §4): 50M rows of the repeated and zipf workloads with rows/s and live
+# heap per 5M-row slice, and the repeated workload on a two-executor local-cluster (~15 minutes).
+bench-scale: build
+	$(VENV)/bin/python benchmarks/scale.py --local-cluster $(BENCH_ARGS)
