@@ -67,8 +67,8 @@ lazy val spark = (project in file("jvm"))
       // GraalVM metadata and an OSGi manifest, both naming classes by their unrelocated names.
       case PathList("META-INF", "native-image", _*) => MergeStrategy.discard
       case PathList("META-INF", "versions", _, "OSGI-INF", _*) => MergeStrategy.discard
-      // sdk-core's build templates, never read at run time (its mime.types lookup reads its own copy
-      // under the relocated software/amazon/awssdk/core/util/).
+      // sdk-core's build templates, never read at run time (its mime.types lookup reads the copy
+      // that moved to com/tegridy/shaded/awssdk/core/util/).
       case "VersionInfo.java" | "mime.types" => MergeStrategy.discard
       case x if x.endsWith("/VersionInfo.java.vm") => MergeStrategy.discard
       case x if x.endsWith("LICENSE") || x.endsWith("NOTICE") || x.endsWith("LICENSE.txt") || x.endsWith("NOTICE.txt") =>
