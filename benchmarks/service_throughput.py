@@ -111,7 +111,12 @@ def measure(mode: str, workers: int, concurrency: int, values: int, work: Path) 
     from tegridy_tokens.service.local import serve_in_subprocess
 
     options = ["--max-values-per-second", "1e12", "--log-level", "WARNING"] + (["--workers", str(workers)] if workers != 1 else [])
-    options += ["--stateless"] if mode == "stateless" else ["--vault", str(work / f"vault-{workers}-{time.time_ns()}.db")]
+    if mode == "stateless":
+        options.append("--stateless")
+    else:  # a new vault, and its own keyring beside it
+        home = work / f"vault-{workers}-{time.time_ns()}"
+        home.mkdir()
+        options += ["--vault", str(home / "vault.db")]
     server, endpoint = serve_in_subprocess(*options, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     host, port = endpoint.rsplit("/", 1)[1].rsplit(":", 1)
     try:

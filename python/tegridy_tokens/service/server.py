@@ -149,7 +149,7 @@ class LambdaInvokeApp:
         # Per worker: each of N workers admits 1/N of the server's rate (connections spread evenly).
         rate = settings.max_values_per_second / self.stats.workers if settings.max_values_per_second else None
         self._rate = RateLimit(rate) if rate else None
-        workers = max(32, settings.max_concurrency or 0)
+        workers = getattr(engine.vault, "handler_threads", None) or max(32, settings.max_concurrency or 0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tegridy-handler")
 
     def _view(self, operations: frozenset[str]) -> TokenEngine:
