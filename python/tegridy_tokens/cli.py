@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from .jar import JarNotFoundError, jar_path
@@ -131,7 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.errors import ConfigurationError, ServiceError
     from .service.local import BOTH, open_engine
     from .service.server import DETOKENIZE_SUFFIX, LambdaInvokeApp, ServerSettings
-    from .service.workers import SharedCounters, listening_socket, serve_workers
+    from .service.workers import SharedCounters, bound_socket, listening_socket, serve_workers
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     workers = args.workers if args.workers is not None else (1 if args.audit else min(os.cpu_count() or 1, 8))
@@ -150,7 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Made before the workers fork: a new vault gets its keys once, and a stateless server's
         # throwaway key is the same in every worker (its tokens must not depend on the worker).
         engine = open_engine(args.vault, args.keyring, args.stateless, operations)
-        sock = listening_socket(args.host, args.port)
+        # Several workers: the port is held (bound, not listening) and each worker listens with SO_REUSEPORT.
+        sock = listening_socket(args.host, args.port) if workers == 1 else bound_socket(args.host, args.port, True)
     except (ServiceError, OSError) as error:
         print(f"tegridy-tokens serve: {error}", file=sys.stderr)
         return 1
@@ -163,7 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
           f"'{args.function_name}{DETOKENIZE_SUFFIX}' (detokenize) at http://{args.host}:{args.port} ({mode}, "
           f"{workers} worker{'s' if workers > 1 else ''})", flush=True)
 
-    def run_worker(index: int) -> None:
+    def run_worker(index: int, sock: socket.socket) -> None:
         stats.row = index
         # A SQLite connection must not cross a fork: a worker opens the vault again (WAL lets them share it).
         own = engine if args.stateless or workers == 1 else open_engine(args.vault, args.keyring, False, operations)
@@ -172,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
 
     if workers == 1:
-        run_worker(0)
+        run_worker(0, sock)
         return 0
     if not args.stateless and hasattr(engine.vault, "close"):
         engine.vault.close()  # each worker has its own connection

@@ -1,8 +1,10 @@
 """Several worker processes behind one port: `tegridy-tokens serve --workers N`.
 
-The parent binds the listening socket, then forks N workers that all accept on it (a pre-forked
-shared socket, as gunicorn and nginx do; it works for a port of 0 and needs no SO_REUSEPORT). The
-workers share nothing but that socket and one anonymous shared-memory page of counters
+The parent reserves the port (bound, not listening), then forks N workers that each listen on it
+with their own SO_REUSEPORT socket, so the kernel spreads connections evenly over them. (A shared
+pre-forked socket was measured first: asyncio accepts greedily, so one worker took every
+keep-alive connection of a client and a second worker added nothing.) The workers share nothing
+but the port and one anonymous shared-memory page of counters
 (`SharedCounters`): each worker writes only its own row, and the stats route and the concurrency
 limit read the sum of all rows, so both stay per server, not per worker. SIGTERM or SIGINT to the
 parent is passed on to every worker, each finishes the invocations under way, and the parent exits
@@ -16,7 +18,7 @@ import mmap
 import os
 import signal
 import socket
-from typing import Callable
+from typing import Any, Callable
 
 log = logging.getLogger("tegridy_tokens.service")
 
@@ -47,26 +49,37 @@ class SharedCounters:
         if in_flight > self._cells[cell]:
             self._cells[cell] = in_flight
 
-    def as_dict(self) -> dict[str, int]:
-        counts = {name: self.total(name) for name in COUNTERS if name not in ("max_concurrent", "in_flight")}
+    def as_dict(self) -> dict[str, Any]:
+        counts: dict[str, Any] = {name: self.total(name) for name in COUNTERS if name not in ("max_concurrent", "in_flight")}
         index = _INDEX["max_concurrent"]
         counts["max_concurrent"] = max(self._cells[row * _WIDTH + index] for row in range(self.workers))
+        index = _INDEX["invocations"]
+        counts["invocations_per_worker"] = [self._cells[row * _WIDTH + index] for row in range(self.workers)]
         return counts
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def bound_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to (host, port), not yet listening."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
     sock.setblocking(False)
     return sock
 
 
-def serve_workers(sock: socket.socket, workers: int, run_worker: Callable[[int], None]) -> int:
-    """Forks `workers` processes that each call run_worker(index) (which serves `sock` until
-    SIGTERM); waits for them and returns the exit status for the command."""
+def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    sock = bound_socket(host, port, reuse_port)
+    sock.listen(1024)
+    return sock
+
+
+def serve_workers(reserved: socket.socket, workers: int, run_worker: Callable[[int, socket.socket], None]) -> int:
+    """Forks `workers` processes that each call run_worker(index, its own listening socket on the
+    port `reserved` holds), which serves until SIGTERM; waits for them and returns the exit status."""
+    host, port = reserved.getsockname()[:2]
     children: dict[int, int] = {}
     stopping = False
 
@@ -84,14 +97,13 @@ def serve_workers(sock: socket.socket, workers: int, run_worker: Callable[[int],
                 signal.signal(s, handler)
             code = 0
             try:
-                run_worker(index)
+                run_worker(index, listening_socket(host, port, reuse_port=True))
             except BaseException:  # noqa: BLE001 - the parent reports it; the exception may quote nothing
                 log.exception("worker %d failed", index)
                 code = 1
             finally:
                 os._exit(code)
         children[pid] = index
-    sock.close()
     status = 0
     while children:
         try:
