@@ -1,6 +1,6 @@
 """The CPU-free fake fleet of the client benchmarks (jvm .../bench/FakeFleet.scala): a small job
-through the real jar gets the tokens the fleet derives from each value's request bytes, in order,
-each distinct value sent once."""
+through the real jar gets, row by row, the token the fleet derives from that value's request bytes,
+and the fleet received every distinct value."""
 
 from __future__ import annotations
 
