@@ -56,7 +56,8 @@ def run_once(spark, fleet, rows: int, prefix: str) -> dict:
             "driver_cpu_s": round(jvm_cpu_seconds(spark) - cpu, 2), "load_average_1m_before": round(load, 2)}
 
 
-def measure(rows: int, reps: int, latency_ms: float, max_in_flight: int, max_rows: int, cores: int) -> dict:
+def measure(rows: int, reps: int, latency_ms: float, max_in_flight: int, max_rows: int, cores: int,
+            jfr: Path | None = None) -> dict:
     from pyspark.sql import SparkSession
 
     import tegridy_tokens
@@ -66,6 +67,9 @@ def measure(rows: int, reps: int, latency_ms: float, max_in_flight: int, max_row
                .config("spark.ui.enabled", "false").config("spark.driver.memory", "2g")
                .config("spark.tegridy.maxInFlight", str(max_in_flight))
                .config("spark.tegridy.batch.maxRows", str(max_rows)))
+    if jfr is not None:  # written when this process's JVM exits
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 f"-XX:StartFlightRecording=filename={jfr},settings=profile,dumponexit=true")
     spark = tegridy_tokens.configure_spark(builder, function_name="tegridy-tokens",
                                            endpoint=f"http://127.0.0.1:{port}").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -111,8 +115,10 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, default=500)
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
     parser.add_argument("--out", type=Path, default=REPO / "docs")
+    parser.add_argument("--jfr", type=Path, help="record the run with Java Flight Recorder into this file (read it "
+                        "with benchmarks/jfr_profile.py --summarize FILE once this command has exited)")
     args = parser.parse_args()
-    result = measure(args.rows, args.reps, args.latency_ms, args.max_in_flight, args.max_rows, args.cores)
+    result = measure(args.rows, args.reps, args.latency_ms, args.max_in_flight, args.max_rows, args.cores, args.jfr)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fake_fleet.json").write_text(json.dumps(result, indent=2) + "\n")
     markdown = args.out / "benchmarks.md"
