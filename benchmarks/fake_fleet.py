@@ -29,6 +29,10 @@ START, END = "<!-- fake-fleet:start -->", "<!-- fake-fleet:end -->"
 UNIQUE = "concat('{p}uniq', id, '@example.com')"  # run.py's unique workload
 
 
+sys.path.insert(0, str(HERE))
+from service_throughput import cpu_seconds, write_between_markers  # noqa: E402
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -36,8 +40,6 @@ def free_port() -> int:
 
 
 def jvm_cpu_seconds(spark) -> float:
-    from service_throughput import cpu_seconds
-
     return cpu_seconds([spark._jvm.java.lang.ProcessHandle.current().pid()])
 
 
@@ -121,10 +123,7 @@ def main() -> int:
     result = measure(args.rows, args.reps, args.latency_ms, args.max_in_flight, args.max_rows, args.cores, args.jfr)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fake_fleet.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = args.out / "benchmarks.md"
-    text = markdown.read_text() if markdown.exists() else ""
-    if START in text and END in text:
-        markdown.write_text(text[:text.index(START) + len(START)] + "\n" + table(result) + "\n" + text[text.index(END):])
+    write_between_markers(args.out / "benchmarks.md", START, END, table(result))
     print(table(result))
     return 0
 

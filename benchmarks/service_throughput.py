@@ -161,6 +161,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_between_markers(markdown: Path, start: str, end: str, table_text: str) -> None:
+    """Replaces what lies between the two marker lines of a Markdown file (left alone without them)."""
+    text = markdown.read_text() if markdown.exists() else ""
+    if start in text and end in text:
+        markdown.write_text(text[:text.index(start) + len(start)] + "\n" + table_text + "\n" + text[text.index(end):])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to measure")
@@ -183,10 +190,7 @@ def main() -> int:
     results = json.loads(figures.read_text()) if figures.exists() else {}
     results["throughput"] = {"cpus": os.cpu_count(), "batch": BATCH, "runs": rows}
     figures.write_text(json.dumps(results, indent=2) + "\n")
-    markdown = args.out / "benchmarks.md"
-    text = markdown.read_text() if markdown.exists() else ""
-    if START in text and END in text:
-        markdown.write_text(text[:text.index(START) + len(START)] + "\n" + table(rows) + "\n" + text[text.index(END):])
+    write_between_markers(args.out / "benchmarks.md", START, END, table(rows))
     print(table(rows))
     return 0
 
