@@ -7,8 +7,10 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +75,27 @@ def test_audit_needs_one_worker(tmp_path):
                              "--audit", str(tmp_path / "audit.jsonl")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "--workers 1" in result.stderr and "--audit" in result.stderr
+
+
+def test_workers_end_with_a_killed_parent(tmp_path):
+    process, endpoint = serve_in_subprocess("--stateless", "--workers", "2", "--log-level", "WARNING")
+    listing = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 60  # the first worker may listen before the second is forked
+    while time.monotonic() < deadline and len(listing.read_text().split()) < 2:
+        time.sleep(0.1)
+    children = [int(pid) for pid in listing.read_text().split()]
+    assert len(children) == 2
+    process.kill()
+    process.wait(30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in children), "a worker outlived its killed parent"
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

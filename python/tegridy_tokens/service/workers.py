@@ -8,7 +8,9 @@ but the port and one anonymous shared-memory page of counters
 (`SharedCounters`): each worker writes only its own row, and the stats route and the concurrency
 limit read the sum of all rows, so both stay per server, not per worker. SIGTERM or SIGINT to the
 parent is passed on to every worker, each finishes the invocations under way, and the parent exits
-0; a worker that dies on its own stops the others and the parent exits 1.
+0; a worker that dies on its own stops the others and the parent exits 1. A parent killed
+outright (SIGKILL) takes its workers with it on Linux (PR_SET_PDEATHSIG), so no orphan keeps the
+port.
 """
 
 from __future__ import annotations
@@ -90,11 +92,13 @@ def serve_workers(reserved: socket.socket, workers: int, run_worker: Callable[[i
             _signal(pid, signal.SIGTERM)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    parent = os.getpid()
     for index in range(workers):
         pid = os.fork()
         if pid == 0:  # the worker: its own signal handling comes from the server it runs
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            _die_with(parent)
             code = 0
             try:
                 run_worker(index, listening_socket(host, port, reuse_port=True))
@@ -118,6 +122,18 @@ def serve_workers(reserved: socket.socket, workers: int, run_worker: Callable[[i
             status = 1
             stop(signal.SIGTERM, None)
     return status
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM to this worker when its parent dies (Linux; elsewhere a killed parent's workers stay)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
 
 
 def _signal(pid: int, signum: int) -> None:
