@@ -40,7 +40,9 @@ ROW_UDF_ROWS = 200  # seed 001's row UDF makes one call per row: measured on a s
 def start_service(latency_ms: float) -> tuple[subprocess.Popen, str]:
     from tegridy_tokens.service.local import serve_in_subprocess
 
+    # No per-principal rate limit: the systems are compared at their own speed.
     return serve_in_subprocess("--stateless", "--latency-ms", str(latency_ms), "--log-level", "WARNING",
+                               "--max-values-per-second", "1e12",
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

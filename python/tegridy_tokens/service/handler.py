@@ -50,6 +50,12 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
         requests = event["requests"]
         if not isinstance(requests, list):
             raise InvalidRequest("'requests' must be a list of {\"data\": string} objects")
+        plain = _plain_values(requests)
+        if plain is not None:  # the hot path: strings, no format; no per-item result objects
+            tokens = engine.tokenize_plain(plain, deadline)
+            if tokens is not None:
+                return {"responses": [{"success": True, "token": token, "data": value}
+                                      for token, value in zip(tokens, plain)]}
         values = [item.get("data") if isinstance(item, dict) else None for item in requests]
         formats = [item.get("format") if isinstance(item, dict) else None for item in requests]
         responses = []
@@ -74,6 +80,17 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
             return {"values": engine.detokenize_formatted(tokens, formats, deadline)}
         return {"tokens": engine.detokenize(tokens, deadline)}
     raise InvalidRequest("event must have a 'requests' list (tokenize) or a 'tokens' list (detokenize)")
+
+
+def _plain_values(requests: list) -> list[str] | None:
+    """The values of a batch whose items are all {"data": string} without a format, else None."""
+    try:
+        values = [item["data"] for item in requests]
+    except (TypeError, KeyError):  # an item that is not an object, or has no data
+        return None
+    if all(type(value) is str for value in values) and not any("format" in item for item in requests):
+        return values
+    return None
 
 
 _engine: TokenEngine | None = None
