@@ -36,9 +36,9 @@ object Settings {
   val Endpoint: Setting[URI] = Setting[URI]("spark.tegridy.lambda.endpoint", "endpoint", None,
     "none (real AWS)", "http(s)://host[:port]", "endpoint override, e.g. http://127.0.0.1:9001 for the local service")(endpoint)
   val BatchMaxRows: Setting[Int] = int("spark.tegridy.batch.maxRows", "batch_max_rows", 500, 1, 100000,
-    "values per invocation")
+    "values per invocation", defaultText = "500 (unlimited under protocol=redshift)")
   val BatchMaxBytes: Setting[Int] = int("spark.tegridy.batch.maxBytes", "batch_max_bytes", 5 * 1024 * 1024, 1024,
-    LambdaPayloadLimitBytes, "serialized request bytes per invocation")
+    LambdaPayloadLimitBytes, "serialized request bytes per invocation (5 MiB, Redshift's own limit too)")
   val MaxInFlight: Setting[Int] = int("spark.tegridy.maxInFlight", "max_in_flight", 16, 1, 1024,
     "concurrent invocations per executor and configuration")
   val CacheMaxEntries: Setting[Long] = long("spark.tegridy.cache.maxEntries", "cache_max_entries", 100000L, 0L,
@@ -57,6 +57,12 @@ object Settings {
     OnError.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${OnError.all.map(_.name).mkString(", ")}")
   }
 
+  val ProtocolSetting: Setting[WireFormat] = Setting[WireFormat]("spark.tegridy.protocol", "protocol",
+    Some(WireFormat.Tegridy), WireFormat.Tegridy.name, WireFormat.all.map(_.name).mkString(", "),
+    "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)") { text =>
+    WireFormat.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${WireFormat.all.map(_.name).mkString(", ")}")
+  }
+
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
     "the data types tokenize_pii tokenizes (with their format when they are one)") { text =>
@@ -65,7 +71,7 @@ object Settings {
   }
 
   val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, PiiTypes)
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, PiiTypes)
 
   val knownKeys: Set[String] = all.map(_.key).toSet
 
@@ -79,8 +85,9 @@ object Settings {
   /** Lines for DESCRIBE FUNCTION EXTENDED. */
   def describe: String = all.map(s => s"      ${s.key} (default ${s.defaultText}): ${s.doc}").mkString("\n")
 
-  private def int(key: String, python: String, default: Int, min: Int, max: Int, doc: String): Setting[Int] =
-    Setting[Int](key, python, Some(default), default.toString, s"$min – $max", doc)(text => whole(text, min, max).map(_.toInt))
+  private def int(key: String, python: String, default: Int, min: Int, max: Int, doc: String,
+      defaultText: String = ""): Setting[Int] =
+    Setting[Int](key, python, Some(default), if (defaultText.isEmpty) default.toString else defaultText, s"$min – $max", doc)(text => whole(text, min, max).map(_.toInt))
 
   private def long(key: String, python: String, default: Long, min: Long, max: Long, doc: String): Setting[Long] =
     Setting[Long](key, python, Some(default), default.toString, s"$min – $max", doc)(text => whole(text, min, max))
