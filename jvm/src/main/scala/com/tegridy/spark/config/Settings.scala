@@ -36,7 +36,7 @@ object Settings {
   val Endpoint: Setting[URI] = Setting[URI]("spark.tegridy.lambda.endpoint", "endpoint", None,
     "none (real AWS)", "http(s)://host[:port]", "endpoint override, e.g. http://127.0.0.1:9001 for the local service")(endpoint)
   val BatchMaxRows: Setting[Int] = int("spark.tegridy.batch.maxRows", "batch_max_rows", 500, 1, 100000,
-    "values per invocation", defaultText = "500 (unlimited under protocol=redshift)")
+    "values per invocation (unlimited under protocol=redshift unless set)")
   val BatchMaxBytes: Setting[Int] = int("spark.tegridy.batch.maxBytes", "batch_max_bytes", 5 * 1024 * 1024, 1024,
     LambdaPayloadLimitBytes, "serialized request bytes per invocation (5 MiB, Redshift's own limit too)")
   val MaxInFlight: Setting[Int] = int("spark.tegridy.maxInFlight", "max_in_flight", 16, 1, 1024,
@@ -85,9 +85,8 @@ object Settings {
   /** Lines for DESCRIBE FUNCTION EXTENDED. */
   def describe: String = all.map(s => s"      ${s.key} (default ${s.defaultText}): ${s.doc}").mkString("\n")
 
-  private def int(key: String, python: String, default: Int, min: Int, max: Int, doc: String,
-      defaultText: String = ""): Setting[Int] =
-    Setting[Int](key, python, Some(default), if (defaultText.isEmpty) default.toString else defaultText, s"$min – $max", doc)(text => whole(text, min, max).map(_.toInt))
+  private def int(key: String, python: String, default: Int, min: Int, max: Int, doc: String): Setting[Int] =
+    Setting[Int](key, python, Some(default), default.toString, s"$min – $max", doc)(text => whole(text, min, max).map(_.toInt))
 
   private def long(key: String, python: String, default: Long, min: Long, max: Long, doc: String): Setting[Long] =
     Setting[Long](key, python, Some(default), default.toString, s"$min – $max", doc)(text => whole(text, min, max))
