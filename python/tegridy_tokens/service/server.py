@@ -248,7 +248,7 @@ class LambdaInvokeApp:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
-        operation, requested, tokens = event_shape(event)
+        operation, requested, tokens = event_shape(event, self.functions[name])
 
         limit = self.settings.max_concurrency
         try:

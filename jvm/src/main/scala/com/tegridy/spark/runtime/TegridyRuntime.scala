@@ -7,7 +7,7 @@ import com.github.benmanes.caffeine.cache.Cache
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.cache.TokenCache
-import com.tegridy.spark.client.{Answer, Failure, Operation, ServiceFailure, TokenServiceClient, ValueFailure}
+import com.tegridy.spark.client.{Answer, CallContext, Failure, Operation, ServiceFailure, TokenServiceClient, ValueFailure}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.metrics.TegridyStats
@@ -87,7 +87,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     }
   }
 
-  def requestOverheadBytes(operation: Operation): Long = client.requestOverheadBytes(operation)
+  def requestOverheadBytes(operation: Operation, function: String): Long = client.requestOverheadBytes(operation, function)
   def itemBytes(operation: Operation, key: String): Long = client.itemBytes(operation, key)
 
   /** A value that alone would make a request larger than `batch.maxBytes`: never sent. */
@@ -103,8 +103,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
 
   /** Sends one batch of owned keys on an invocation thread; answers complete their futures. */
   def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[Answer]],
-      stats: TegridyStats): BatchJob = {
-    val job = new BatchJob(operation, keys, futures, release, client.abort)
+      stats: TegridyStats, context: CallContext = CallContext.Unknown): BatchJob = {
+    val job = new BatchJob(operation, keys, futures, release, client.abort, context)
     try job.attach(invokers.submit(new Runnable { def run(): Unit = execute(job, stats) }))
     catch { case e: java.util.concurrent.RejectedExecutionException => job.abandon(); throw e }
     job
@@ -131,7 +131,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     activeInvocations.incrementAndGet()
     job.calling(Thread.currentThread())
     try {
-      val answers = client.call(job.operation, job.keys, stats)
+      val answers = client.call(job.operation, job.keys, stats, job.context)
       val cache = caches(job.operation.index)
       var i = 0
       while (i < answers.length) {
