@@ -48,8 +48,10 @@ class TokenCacheSuite extends AnyFunSuite {
       if (i % 50 == 0) frequent.foreach(c.get) // the frequent values are used throughout
     }
     c.cleanUp()
+    // A plain FIFO of 4,000 would keep none of them; Caffeine's frequency filter is probabilistic.
     val kept = frequent.count(k => c.get(k) == token(k))
-    assert(kept == frequent.size, s"$kept of ${frequent.size} frequent values kept")
+    info(s"$kept of ${frequent.size} frequent values kept")
+    assert(kept >= 0.95 * frequent.size, s"$kept of ${frequent.size} frequent values kept")
     assert(c.size <= 4000, s"${c.size} entries for a bound of 4000")
   }
 
@@ -60,8 +62,10 @@ class TokenCacheSuite extends AnyFunSuite {
     (1 to 3).foreach(_ => frequent.foreach(c.get))
     (0 until 50000).foreach(i => c.put(s"once$i", token(s"once$i"))) // a scan far longer than the recency tier
     c.cleanUp()
+    // An LRU or FIFO of 4,000 would keep none of them.
     val kept = frequent.count(k => c.get(k) == token(k))
-    assert(kept == frequent.size, s"$kept of ${frequent.size} frequent values kept")
+    info(s"$kept of ${frequent.size} frequent values kept")
+    assert(kept >= 0.9 * frequent.size, s"$kept of ${frequent.size} frequent values kept")
   }
 
   test("concurrent readers and writers: answers stay right and the bound holds") {
