@@ -41,3 +41,18 @@ def test_scale_harness_smoke(tmp_path):
     assert run["values_sent"] == 20_000
     assert run["engine"]["rows"] == 400_000
     assert "<!-- scale:begin -->" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_benchmark_harness_prefill_reports_values_sent_per_distinct(tmp_path):
+    """`--prefill`: another job fills the cache before each run, and no value is sent twice even so."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--smoke", "--latency-ms", "2",
+                           "--systems", "tegridy", "--prefill", "5000", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert results["prefill"] == 5000 and not (tmp_path / "benchmarks.md").exists()
+    for workload, systems in results["workloads"].items():
+        assert set(systems) == {"tegridy"}
+        tegridy = systems["tegridy"]
+        assert tegridy["distinct"] > 0
+        assert tegridy["values_sent"] <= 1.05 * tegridy["distinct"], workload
