@@ -37,7 +37,7 @@ final class BatchCollector(
 
   private val conf = runtime.conf
   // Keyed by the raw bytes: a repeated value is found without decoding it to a String.
-  private val window = if (windowed) new java.util.HashMap[UTF8String, Slot]() else null
+  private val window = if (windowed) new ValueWindow(WindowCap) else null
   private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
   private val unsent = new java.util.HashSet[String]() // its keys, for lookups
   private val emptyBatchBytes = runtime.requestOverheadBytes(operation)
@@ -51,7 +51,7 @@ final class BatchCollector(
       val seen = window.get(value)
       if (seen != null) return seen
       // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
-      if (window.size >= WindowCap) window.clear()
+      if (window.isFull) window.clear()
     }
     val slot =
       if (BlankValues.isBlank(value)) { stats.increment(Counter.NullsOrBlanks); new Slot(null).settle(value.clone()) }
@@ -65,7 +65,7 @@ final class BatchCollector(
           else claim(new Slot(key))
         }
       }
-    if (windowed) window.put(value.clone(), slot) // the row's bytes may be reused: keep a copy
+    if (windowed) window.put(value, slot)
     slot
   }
 
