@@ -185,9 +185,11 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
   def close(): Unit = if (!closed) {
     closed = true
     stats.add(Counter.Rows, rows)
-    collectors.foreach(_.cancelAll())
-    waiting.clear()
-    leases.values.foreach(TegridyRuntime.release)
+    try collectors.foreach(_.cancelAll())
+    finally {
+      waiting.clear()
+      leases.values.foreach(TegridyRuntime.release)
+    }
   }
 
   private def allAnswered(answers: Array[AnyRef]): Boolean = {

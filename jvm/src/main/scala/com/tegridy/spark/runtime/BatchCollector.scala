@@ -123,13 +123,21 @@ final class BatchCollector(
   /** At task end: stop this task's requests; whoever shares them asks again. */
   def cancelAll(): Unit = {
     val cancelled = jobs.filter(!_.isDone)
-    cancelled.foreach(_.cancel())
-    // Aborted calls come back at once; wait for them so their figures are counted with the task.
-    val deadline = System.nanoTime() + 2000L * 1000 * 1000
-    cancelled.foreach(job => job.awaitOver(math.max(0L, (deadline - System.nanoTime()) / 1000000)))
-    jobs.clear()
-    runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
-    slots.clear(); unsent.clear()
+    try {
+      cancelled.foreach(_.cancel())
+      // Aborted calls come back at once; wait for them so their figures are counted with the task.
+      val deadline = System.nanoTime() + 2000L * 1000 * 1000
+      cancelled.foreach(job => job.awaitOver(math.max(0L, (deadline - System.nanoTime()) / 1000000)))
+    } catch {
+      // A killed task's thread may be interrupted again here: stop waiting, keep the interrupt.
+      case _: InterruptedException => Thread.currentThread().interrupt()
+    } finally {
+      // Whatever happened above, give up the values never sent: a claim left behind would make
+      // every later task that needs the value wait for a request that will never be made.
+      jobs.clear()
+      runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
+      slots.clear(); unsent.clear()
+    }
   }
 
   private def claim(slot: Slot): Slot = {

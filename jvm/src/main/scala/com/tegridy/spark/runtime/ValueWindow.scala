@@ -35,11 +35,11 @@ final class ValueWindow(val capacity: Int) {
     null
   }
 
-  /** Adds a value not in the window (a copy of its bytes is kept: the row's buffer is reused). */
+  /** Adds a value not in the window. Its bytes are copied (clone() may share them): the row buffer is reused. */
   def put(value: UTF8String, slot: Slot): Unit = {
     if (isFull) throw new IllegalStateException(s"the window is full ($capacity values): clear it first")
     if ((count + 1) * 2 > hashes.length) grow()
-    insert(value.hashCode(), value.clone(), slot)
+    insert(value.hashCode(), value.copy(), slot)
   }
 
   def clear(): Unit = {
