@@ -183,7 +183,7 @@ case class BatchTokenizeExec(arguments: Seq[Expression], functions: Seq[Option[T
          |private boolean $name(boolean inputEnded) throws java.io.IOException {
          |  while ($limitNotReached) {
          |    InternalRow $waitingRow = $task.nextWaiting(inputEnded);
-         |    if ($waitingRow == null) return false;
+         |    if ($waitingRow == null) break;
          |    ${columns.map(_.code).mkString("\n")}
          |    ${results.map { case (r, i) => s"Object $r = $task.result($i);" }.mkString("\n")}
          |    $emit(${args.mkString(", ")});

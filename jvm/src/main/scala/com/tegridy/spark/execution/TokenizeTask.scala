@@ -153,7 +153,8 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
    */
   def nextWaiting(inputEnded: Boolean): InternalRow = {
     val head = waiting.peek()
-    if (head == null || !(inputEnded || isFull || allAnswered(head.answers))) {
+    val pressed = head != null && (inputEnded || isFull)
+    if (head == null || !(pressed || allAnswered(head.answers))) {
       restoreInputFile()
       return null
     }
@@ -161,7 +162,9 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
     waitingBytes -= head.bytes
     if (waiting.isEmpty) {
       collectors.foreach(_.forgetWindow()) // every slot is answered by now
-      readAhead = math.min(rowCap, readAhead * 4) // the consumer wants more than we read: read further
+      // The consumer took all we read while we were waiting: read further. (A FIFO emptied by
+      // answers arriving says nothing of what the consumer wants: a LIMIT keeps its bound.)
+      if (pressed) readAhead = math.min(rowCap, readAhead * 4)
     }
     current = head.answers
     val cell = SparkInternals.inputFileBlockCell()

@@ -23,9 +23,12 @@ class TokenizePathsSuite extends AnyFunSuite with LocalSparkSession {
   private def hasExec(df: DataFrame): Boolean =
     df.queryExecution.executedPlan.find(_.isInstanceOf[BatchTokenizeExec]).nonEmpty
 
-  /** Runs `body` with whole-stage codegen on or off, and checks the plan took that path. */
+  /**
+   * Runs `body` with whole-stage codegen on or off. On, a stage whose generated code does not
+   * compile fails the query instead of quietly running without codegen.
+   */
   private def onPath[T](codegen: Boolean)(body: => T): T =
-    withConf("spark.sql.codegen.wholeStage" -> codegen.toString)(body)
+    withConf("spark.sql.codegen.wholeStage" -> codegen.toString, "spark.sql.codegen.fallback" -> (!codegen).toString)(body)
 
   private def query(sql: String, codegen: Boolean): DataFrame = {
     val df = spark.sql(sql)

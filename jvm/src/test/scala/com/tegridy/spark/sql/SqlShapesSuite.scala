@@ -65,7 +65,7 @@ class SqlShapesSuite extends AnyFunSuite with LocalSparkSession with LogCapture 
     val dir = Files.createTempDirectory("tegridy-files").resolve("t").toString
     spark.range(0, 4000, 1, 4).selectExpr("id", "concat('file-', id) AS v").write.parquet(dir)
     withConf("spark.tegridy.cache.maxEntries" -> "0", "spark.sql.files.openCostInBytes" -> "0",
-        "spark.sql.codegen.wholeStage" -> codegen.toString) {
+        "spark.sql.codegen.wholeStage" -> codegen.toString, "spark.sql.codegen.fallback" -> (!codegen).toString) {
       val df = spark.sql(s"""SELECT id, tegridy_tokenize_hp(v) AS t, input_file_name() AS f, _metadata.file_path AS p,
                                     input_file_block_start() AS s, input_file_block_length() AS l
                              FROM parquet.`$dir`""")
