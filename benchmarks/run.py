@@ -96,8 +96,6 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--systems", default="tegridy,pandas_udf,sha2,row_udf",
-                        help="a subset, e.g. tegridy,sha2 for the repeated path's ratio alone")
     parser.add_argument("--replot", action="store_true", help="redraw the table and plot from benchmarks.json only")
     args = parser.parse_args()
     if args.replot:
@@ -132,7 +130,7 @@ def main() -> int:
         for workload in args.workloads.split(","):
             rows, template = WORKLOADS[workload]
             rows = SMOKE[workload] if args.smoke else rows
-            systems = args.systems.split(",")
+            systems = ["tegridy", "pandas_udf", "sha2", "row_udf"]
             runs: dict = {s: [] for s in systems}
             for rep in range(reps + 1):  # rep 0 is the warm-up, discarded
                 for system in systems:
@@ -145,20 +143,13 @@ def main() -> int:
                     print(f"{workload:9} rep {rep} {system:10} {n:>9} rows {measured['seconds']:8.2f} s "
                           f"{measured['rows_per_s']:>12,.0f} rows/s  invocations {measured['invocations']}", flush=True)
             results["workloads"][workload] = {s: median_of(r) for s, r in runs.items()}
-        if args.systems == parser.get_default("systems"):
-            results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
+        results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
     finally:
         spark.stop()
         service.send_signal(signal.SIGTERM)
         service.wait(30)
 
     (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=2))
-    if args.systems != parser.get_default("systems"):  # a subset: the figures, not the table
-        for workload, systems in results["workloads"].items():
-            print(workload, {s: round(m["seconds"], 2) for s, m in systems.items()},
-                  "tegridy/sha2 time:", round(systems["tegridy"]["seconds"] / systems["sha2"]["seconds"], 2)
-                  if "tegridy" in systems and "sha2" in systems else "n/a")
-        return 0
     write_table(results, out_dir / "benchmarks.md")
     plot(results, out_dir / "benchmarks.png")
     print(json.dumps(summary(results), indent=2))
