@@ -12,7 +12,7 @@ ASSEMBLED := jvm/target/scala-2.13/tegridy-tokens-spark.jar
 JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/build.properties project/plugins.sbt
 PYTEST_ARGS ?=
 
-.PHONY: build test test-scala test-python demo bench bench-service bench-ingest clean lambda-package
+.PHONY: build test test-scala test-python demo bench bench-service bench-ingest bench-scale clean lambda-package
 
 build: $(VENV)/.installed $(JAR)
 
@@ -42,13 +42,17 @@ demo: build
 	$(VENV)/bin/tegridy-tokens demo
 
 # The benchmarks (minutes, not part of `make test`): figures into docs/benchmarks.{json,md,png}.
+# Then the unique workload against the CPU-free fake fleet, against its Little's-law bound.
 bench: build
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python benchmarks/fake_fleet.py
 
-# Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn): figures into
-# docs/service_benchmarks.json and docs/benchmarks.md (about a minute).
+# Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn), then its
+# throughput over HTTP (stateless and SQLite, 1 and 2 workers): figures into
+# docs/service_benchmarks.json and docs/benchmarks.md (a few minutes).
 bench-service: $(VENV)/.installed
 	$(VENV_PY) benchmarks/service.py $(BENCH_ARGS)
+	$(VENV_PY) benchmarks/service_throughput.py
 
 # The ingestion benchmark (issue 14): 100 NDJSON files of ~3.5 MB, three PII columns, the conversion
 # with and without tokenization; figures into docs/benchmarks_ingest.json and docs/benchmarks.md.
@@ -63,3 +67,8 @@ lambda-package: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) jvm/target target project/target project/project $(JAR) python/*.egg-info dist build/lambda
+
+# The scale runs (issue 15 §4): 50M rows of the repeated and zipf workloads with rows/s and live
+# heap per 5M-row slice, and the repeated workload on a two-executor local-cluster (~15 minutes).
+bench-scale: build
+	$(VENV)/bin/python benchmarks/scale.py --local-cluster $(BENCH_ARGS)

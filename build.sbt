@@ -50,7 +50,12 @@ lazy val spark = (project in file("jvm"))
       ShadeRule.rename("com.github.benmanes.caffeine.**" -> "com.tegridy.shaded.caffeine.@1").inAll,
       ShadeRule.rename("com.google.errorprone.**" -> "com.tegridy.shaded.errorprone.@1").inAll,
       ShadeRule.rename("org.jspecify.**" -> "com.tegridy.shaded.jspecify.@1").inAll,
-      ShadeRule.rename("org.reactivestreams.**" -> "com.tegridy.shaded.reactivestreams.@1").inAll
+      ShadeRule.rename("org.reactivestreams.**" -> "com.tegridy.shaded.reactivestreams.@1").inAll,
+      // Glue and EMR put their own AWS SDK v2 first on the classpath: ours is renamed so that the two
+      // never meet (docs/build.md). jarjar also moves the SDK's resources, renames its service
+      // files and rewrites the resource paths and class names in its string constants.
+      ShadeRule.rename("software.amazon.awssdk.**" -> "com.tegridy.shaded.awssdk.@1").inAll,
+      ShadeRule.rename("software.amazon.eventstream.**" -> "com.tegridy.shaded.eventstream.@1").inAll
     ),
     assembly / assemblyMergeStrategy := {
       case PathList("META-INF", "services", _*) => MergeStrategy.filterDistinctLines
@@ -59,6 +64,13 @@ lazy val spark = (project in file("jvm"))
       case PathList("META-INF", xs @ _*) if xs.lastOption.exists(n => n.endsWith(".SF") || n.endsWith(".DSA") || n.endsWith(".RSA")) =>
         MergeStrategy.discard
       case PathList("META-INF", "MANIFEST.MF") => MergeStrategy.discard
+      // GraalVM metadata and an OSGi manifest, both naming classes by their unrelocated names.
+      case PathList("META-INF", "native-image", _*) => MergeStrategy.discard
+      case PathList("META-INF", "versions", _, "OSGI-INF", _*) => MergeStrategy.discard
+      // sdk-core's build templates, never read at run time (its mime.types lookup reads the copy
+      // that moved to com/tegridy/shaded/awssdk/core/util/).
+      case "VersionInfo.java" | "mime.types" => MergeStrategy.discard
+      case x if x.endsWith("/VersionInfo.java.vm") => MergeStrategy.discard
       case x if x.endsWith("LICENSE") || x.endsWith("NOTICE") || x.endsWith("LICENSE.txt") || x.endsWith("NOTICE.txt") =>
         MergeStrategy.concat
       case x if x.endsWith("/package-info.class") || x.endsWith(".properties") && x.startsWith("META-INF/maven") =>

@@ -5,6 +5,8 @@ JFR's execution sampler on, then prints the hottest frames (top of stack, and ou
 anywhere on the stack) as a Markdown table for docs/benchmarks.md.
 
     .venv/bin/python benchmarks/jfr_profile.py
+    .venv/bin/python benchmarks/jfr_profile.py --summarize RECORDING.jfr   # any recording, all threads
+                                                                           # (fake_fleet.py --jfr makes one)
 """
 
 from __future__ import annotations
@@ -49,31 +51,44 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--record":
         record(Path(sys.argv[2]))
         return 0
+    if len(sys.argv) == 3 and sys.argv[1] == "--summarize":
+        print(hot_frames(Path(sys.argv[2]), thread_prefix=None))
+        return 0
     recording = Path(tempfile.mkdtemp()) / "repeated.jfr"
     subprocess.run([sys.executable, __file__, "--record", str(recording)], check=True)
     # Only what the task threads did (the invocation threads mostly wait on the service).
+    print(hot_frames(recording, thread_prefix="Executor task launch worker"))
+    return 0
+
+
+def hot_frames(recording: Path, thread_prefix: str | None) -> str:
+    """Markdown tables of the hottest frames in the threads named `thread_prefix...` (None: all),
+    and, with all threads, the share of samples per thread group."""
     events = json.loads(subprocess.run(["jfr", "print", "--json", "--events", "jdk.ExecutionSample", str(recording)],
                                        capture_output=True, text=True, check=True).stdout)["recording"]["events"]
-    top, ours = collections.Counter(), collections.Counter()
-    executor_samples = 0
+    top, ours, groups = collections.Counter(), collections.Counter(), collections.Counter()
+    samples = 0
     for event in events:
         frames = event["values"]["stackTrace"]["frames"]
         thread = (event["values"].get("sampledThread") or {}).get("javaName") or ""
-        if not frames or not thread.startswith("Executor task launch worker"):
+        if not frames or (thread_prefix is not None and not thread.startswith(thread_prefix)):
             continue
-        executor_samples += 1
+        samples += 1
+        groups[thread.rstrip("0123456789-# ")] += 1
         name = lambda f: f"{f['method']['type']['name']}.{f['method']['name']}"  # noqa: E731
         top[name(frames[0])] += 1
         for frame in {name(f) for f in frames if f["method"]["type"]["name"].startswith(("com.tegridy", "com/tegridy"))}:
             ours[frame] += 1
-    print(f"\nexecutor-thread samples: {executor_samples}\n")
-    print("| top frame (self time) | share |\n|---|---|")
-    for frame, count in top.most_common(15):
-        print(f"| `{frame}` | {100 * count / executor_samples:.1f}% |")
-    print("\n| our frame anywhere on the stack (inclusive) | share |\n|---|---|")
-    for frame, count in ours.most_common(12):
-        print(f"| `{frame}` | {100 * count / executor_samples:.1f}% |")
-    return 0
+    lines = [f"\n{'all' if thread_prefix is None else 'executor-thread'} samples: {samples}\n"]
+    if thread_prefix is None:
+        lines += ["| thread group | share |", "|---|---|"]
+        lines += [f"| `{group}` | {100 * count / samples:.1f}% |" for group, count in groups.most_common(8)]
+        lines.append("")
+    lines += ["| top frame (self time) | share |", "|---|---|"]
+    lines += [f"| `{frame}` | {100 * count / samples:.1f}% |" for frame, count in top.most_common(15)]
+    lines += ["", "| our frame anywhere on the stack (inclusive) | share |", "|---|---|"]
+    lines += [f"| `{frame}` | {100 * count / samples:.1f}% |" for frame, count in ours.most_common(12)]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

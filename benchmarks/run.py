@@ -4,7 +4,9 @@ One run, one Spark (local[2]), one reference service (a separate process, statel
 so it is not the bottleneck, --latency-ms 20 to model a warm Lambda's round trip). For each
 workload the systems alternate within each repetition; a warm-up round is discarded; each figure
 is the median of the repetitions. Every repetition uses fresh values (a new prefix), so no system
-starts with its cache already full.
+starts with the answers already cached. With `--prefill N`, another job of N distinct values (each
+seen twice, across tasks) fills the engine's cache before each of its runs, and values sent per
+distinct value is reported: no value should be sent twice even then (issue 15).
 
 Writes docs/benchmarks.json (all figures), docs/benchmarks.md's table (between markers) and
 docs/benchmarks.png.
@@ -34,13 +36,16 @@ WORKLOADS = {
     "1kb": (200_000, "concat('{p}', repeat('k', 1000), id % 20000)"),
 }
 SMOKE = {"repeated": 20_000, "unique": 3_000, "zipf": 10_000, "1kb": 2_000}
+SYSTEMS = ("tegridy", "pandas_udf", "sha2", "row_udf")
 ROW_UDF_ROWS = 200  # seed 001's row UDF makes one call per row: measured on a small slice
 
 
 def start_service(latency_ms: float) -> tuple[subprocess.Popen, str]:
     from tegridy_tokens.service.local import serve_in_subprocess
 
+    # No per-principal rate limit: the systems are compared at their own speed.
     return serve_in_subprocess("--stateless", "--latency-ms", str(latency_ms), "--log-level", "WARNING",
+                               "--max-values-per-second", "1e12",
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -57,12 +62,25 @@ def heap_used_mb(spark) -> float:
     return (runtime.totalMemory() - runtime.freeMemory()) / 2**20
 
 
-def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) -> dict:
+def prefill_cache(spark, distinct: int, prefix: str) -> None:
+    """Another job fills the engine's cache with its own tokens: `distinct` values, each twice, in 4 tasks."""
+    from pyspark.sql import functions as F
+
+    fill = spark.range(0, 2 * distinct, 1, 4).select(F.expr(f"tegridy_tokenize_hp(concat('{prefix}fill', id % {distinct}))"))
+    fill.write.format("noop").mode("overwrite").save()
+
+
+def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict, prefill: int = 0,
+             prefix: str = "") -> dict:
     """Tokenizes `column` of `rows` rows with `system`, writing to Spark's noop sink."""
     import tegridy_tokens
     from pyspark.sql import functions as F
 
     frame = spark.range(0, rows, 1, 4).select(column.alias("v"))
+    distinct = None
+    if system == "tegridy" and prefill:
+        distinct = frame.agg(F.countDistinct("v")).first()[0]
+        prefill_cache(spark, prefill, prefix)
     if system == "tegridy":
         out = frame.select(F.expr("tegridy_tokenize_hp(v)").alias("t"))
     elif system == "sha2":
@@ -81,6 +99,9 @@ def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict) 
         "rows_per_s": rows / seconds,
         "invocations": service["invocations"] - before_service["invocations"],
         "values_sent": service["values_received"] - before_service["values_received"],
+        "distinct": distinct,
+        "values_sent_per_distinct": (service["values_received"] - before_service["values_received"]) / distinct
+        if distinct else None,
         "bytes_sent": engine["bytes_sent"] if tegridy else None,
         "bytes_received": engine["bytes_received"] if tegridy else None,
         "retries": engine["retries"] if tegridy else None,
@@ -96,6 +117,10 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--out", default=str(REPO / "docs"))
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help="a subset skips the table and the plot (they compare all four)")
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="before each tegridy run, another job fills the cache with N distinct values' tokens")
     parser.add_argument("--replot", action="store_true", help="redraw the table and plot from benchmarks.json only")
     args = parser.parse_args()
     if args.replot:
@@ -130,18 +155,20 @@ def main() -> int:
         for workload in args.workloads.split(","):
             rows, template = WORKLOADS[workload]
             rows = SMOKE[workload] if args.smoke else rows
-            systems = ["tegridy", "pandas_udf", "sha2", "row_udf"]
+            systems = args.systems.split(",")
             runs: dict = {s: [] for s in systems}
             for rep in range(reps + 1):  # rep 0 is the warm-up, discarded
                 for system in systems:
                     n = min(rows, 20 if args.smoke else ROW_UDF_ROWS) if system == "row_udf" else rows
                     column = F.expr(template.format(p=f"w{workload}r{rep}{system[:2]}-"))
-                    measured = run_once(spark, system, column, n, endpoint, peers)
+                    measured = run_once(spark, system, column, n, endpoint, peers, args.prefill, f"w{workload}r{rep}")
                     measured["rows"] = n
                     if rep > 0:
                         runs[system].append(measured)
                     print(f"{workload:9} rep {rep} {system:10} {n:>9} rows {measured['seconds']:8.2f} s "
-                          f"{measured['rows_per_s']:>12,.0f} rows/s  invocations {measured['invocations']}", flush=True)
+                          f"{measured['rows_per_s']:>12,.0f} rows/s  invocations {measured['invocations']}"
+                          + (f"  values sent {measured['values_sent']} / distinct {measured['distinct']}"
+                             if measured.get("distinct") else ""), flush=True)
             results["workloads"][workload] = {s: median_of(r) for s, r in runs.items()}
         results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
     finally:
@@ -149,9 +176,11 @@ def main() -> int:
         service.send_signal(signal.SIGTERM)
         service.wait(30)
 
+    results["prefill"] = args.prefill
     (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=2))
-    write_table(results, out_dir / "benchmarks.md")
-    plot(results, out_dir / "benchmarks.png")
+    if set(SYSTEMS) <= set(args.systems.split(",")):
+        write_table(results, out_dir / "benchmarks.md")
+        plot(results, out_dir / "benchmarks.png")
     print(json.dumps(summary(results), indent=2))
     return 0
 
@@ -175,14 +204,15 @@ def summary(results: dict) -> dict:
     out = {}
     for workload, systems in results["workloads"].items():
         t = systems["tegridy"]
-        out[workload] = {
-            "tegridy_rows_per_s": round(t["rows_per_s"]),
-            "tegridy_vs_sha2_time": round(systems["sha2"]["rows_per_s"] / t["rows_per_s"], 2),
-            "tegridy_vs_pandas_speedup": round(t["rows_per_s"] / systems["pandas_udf"]["rows_per_s"], 2),
-            "tegridy_vs_row_udf_per_row": round(t["rows_per_s"] / systems["row_udf"]["rows_per_s"], 1),
-            "invocations": t["invocations"],
-            "values_sent": t["values_sent"],
-        }
+        out[workload] = {"tegridy_rows_per_s": round(t["rows_per_s"])}
+        for peer, name, digits in (("sha2", "tegridy_vs_sha2_time", 2), ("pandas_udf", "tegridy_vs_pandas_speedup", 2),
+                                   ("row_udf", "tegridy_vs_row_udf_per_row", 1)):
+            if peer in systems:
+                ratio = systems[peer]["rows_per_s"] / t["rows_per_s"] if peer == "sha2" else t["rows_per_s"] / systems[peer]["rows_per_s"]
+                out[workload][name] = round(ratio, digits)
+        out[workload].update(invocations=t["invocations"], values_sent=t["values_sent"])
+        if t.get("values_sent_per_distinct") is not None:
+            out[workload].update(distinct=t["distinct"], values_sent_per_distinct=round(t["values_sent_per_distinct"], 3))
     out["cache_footprint"] = results.get("cache_footprint")
     return out
 

@@ -1,5 +1,6 @@
 """Real local stand-ins for AWS, started by the tests themselves: DynamoDB Local (AWS's own
-implementation, fetched from Maven Central with `mvn`) and moto's server (for KMS only). Also
+implementation, fetched from Maven Central with `mvn`) and moto's server (for KMS only); an older
+AWS SDK's jars, fetched the same way, for the classpath-clash test. Also
 `HandlerProcess`: the Lambda handler in a process of its own, driven as the runtime drives it."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DYNAMODB_LOCAL = HERE / "dynamodb_local"
+OLDER_AWS_SDK = HERE / "older_aws_sdk"
 # DynamoDB Local 2.x accepts access key ids of letters and digits only.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "tegridylocal", "AWS_SECRET_ACCESS_KEY": "tegridylocal",
                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -41,20 +43,33 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout_s: fl
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout_s:.0f} s")
 
 
-def fetch_dynamodb_local() -> Path:
-    """The folder of DynamoDB Local's jars and sqlite4java's native library (lib/, git-ignored),
-    fetched once by Maven from the tiny pom beside this file."""
-    lib = DYNAMODB_LOCAL / "lib"
+def maven_fetch(folder: Path, what: str) -> Path:
+    """`folder`/lib/: the jars of the tiny pom in `folder`, fetched once from Maven Central with
+    `mvn dependency:copy-dependencies` (lib/ is git-ignored)."""
+    lib = folder / "lib"
     done = lib / ".fetched"
     if not done.exists():
         if shutil.which("mvn") is None:
-            raise RuntimeError("the DynamoDB tests need Maven (`mvn`) to fetch DynamoDB Local from Maven Central")
+            raise RuntimeError(f"the tests that use {what} need Maven (`mvn`) to fetch it from Maven Central")
         subprocess.run(["mvn", "-q", "-B", "dependency:copy-dependencies", "-DoutputDirectory=lib"],
-                       cwd=DYNAMODB_LOCAL, check=True)
-        if not list(lib.glob("libsqlite4java-linux-amd64-*.so")):
-            raise RuntimeError("Maven fetched DynamoDB Local without sqlite4java's linux-amd64 library")
+                       cwd=folder, check=True)
         done.touch()
     return lib
+
+
+def fetch_dynamodb_local() -> Path:
+    """The folder of DynamoDB Local's jars and sqlite4java's native library."""
+    lib = maven_fetch(DYNAMODB_LOCAL, "DynamoDB Local")
+    if not list(lib.glob("libsqlite4java-linux-amd64-*.so")):
+        (lib / ".fetched").unlink()
+        raise RuntimeError("Maven fetched DynamoDB Local without sqlite4java's linux-amd64 library")
+    return lib
+
+
+def fetch_older_aws_sdk() -> list[Path]:
+    """The jars of an older AWS SDK v2 Lambda client (tests/older_aws_sdk/pom.xml), as a cluster
+    such as EMR or Glue puts them on the classpath."""
+    return sorted(maven_fetch(OLDER_AWS_SDK, "an older AWS SDK").glob("*.jar"))
 
 
 def start_dynamodb_local(workdir: Path) -> tuple[subprocess.Popen, str]:

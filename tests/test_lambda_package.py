@@ -62,10 +62,15 @@ def test_handler_serves_from_the_unzipped_package_with_python_S(tmp_path):
         responses = instance.invoke({"requests": [{"data": CANARY}, {"data": "b@example.com"}]})["result"]["responses"]
         tokens = [r["token"] for r in responses]
         opened = instance.invoke({"tokens": tokens})["result"]["tokens"]
+        # The Redshift Lambda-UDF shape too (both operations here: chosen by external_function).
+        redshift = instance.invoke({"request_id": "r1", "cluster": "app", "user": "u", "database": "d", "query_id": 1,
+                                    "external_function": "tegridy_detokenize_hp", "num_records": 2,
+                                    "arguments": [[tokens[0]], ["tgr_unknown"]]})["result"]
         loaded = instance.call({"probe": "modules"})
     finally:
         output = instance.close()
     assert opened == {tokens[0]: CANARY, tokens[1]: "b@example.com"}
+    assert redshift == {"success": True, "num_records": 2, "results": [CANARY, None]}
     assert Path(loaded["handler_file"]).is_relative_to(package)
     assert not any(part.endswith("site-packages") for part in loaded["path"])
     assert not {"aiohttp", "pyspark", "boto3", "botocore", "site"} & set(loaded["modules"])

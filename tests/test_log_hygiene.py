@@ -27,7 +27,8 @@ appender.stderr.layout.type = PatternLayout
 appender.stderr.layout.pattern = %d %p %c: %m%n%ex
 logger.tegridy.name = com.tegridy
 logger.tegridy.level = trace
-logger.sdk.name = software.amazon.awssdk
+# The bundled AWS SDK logs under its relocated package (docs/build.md).
+logger.sdk.name = com.tegridy.shaded.awssdk
 logger.sdk.level = debug
 """
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 
 from .jar import JarNotFoundError, jar_path
@@ -30,11 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--allow-remote", action="store_true", help="accept a Host that is not a loopback name, and a "
                        "non-loopback --host (needs --principals; plain HTTP: put a TLS proxy in front)")
     serve.add_argument("--max-values-per-second", type=float, default=100000.0,
-                       help="per principal; above it HTTP 429 with Retry-After (default 100000)")
+                       help="per principal, for the whole server (each of N workers admits 1/N of it); above it "
+                       "HTTP 429 with Retry-After (default 100000)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes behind the one port (default: "
+                       "the number of CPUs, at most 8; 1 with --audit, whose hash chain is one sequence)")
     serve.add_argument("--audit", help="append a hash-chained JSON line per invocation to this file "
                        "(check it with `tegridy-tokens audit verify PATH`)")
     serve.add_argument("--audit-key", help="file holding the audit HMAC key (default PATH.key beside --audit, made on first use)")
-    serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations at once")
+    serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations "
+                       "at once, counted across all workers")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added delay per invocation (models a remote fleet)")
     serve.add_argument("--stateless", action="store_true", help="HMAC tokens under a throwaway in-memory key, no files, no vault (benchmarks; no detokenize)")
     serve.add_argument("--log-level", default="INFO")
@@ -123,31 +129,56 @@ def _serve(args: argparse.Namespace) -> int:
     from .service.audit import AuditLog, load_or_create_key
     from .service.auth import Principals, check_bind
     from .service.config import parse_operations
-    from .service.errors import ServiceError
+    from .service.errors import ConfigurationError, ServiceError
     from .service.local import BOTH, open_engine
     from .service.server import DETOKENIZE_SUFFIX, LambdaInvokeApp, ServerSettings
+    from .service.workers import SharedCounters, bound_socket, listening_socket, serve_workers
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = args.workers if args.workers is not None else (1 if args.audit else min(os.cpu_count() or 1, 8))
     try:
+        if workers < 1:
+            raise ConfigurationError(f"--workers must be 1 or more, got {workers}")
+        if workers > 1 and args.audit:
+            raise ConfigurationError("--audit writes one hash chain, which one process must append to: "
+                                     "use --workers 1 with --audit")
         principals = Principals.load(args.principals) if args.principals else None
         check_bind(args.host, args.allow_remote, principals)
         audit = None
         if args.audit:
             audit = AuditLog(args.audit, load_or_create_key(args.audit_key or args.audit + ".key"))
-        engine = open_engine(args.vault, args.keyring, args.stateless, parse_operations(args.operations, BOTH))
+        operations = parse_operations(args.operations, BOTH)
+        # Made before the workers fork: a new vault gets its keys once, and a stateless server's
+        # throwaway key is the same in every worker (its tokens must not depend on the worker).
+        engine = open_engine(args.vault, args.keyring, args.stateless, operations)
+        # Several workers: the port is held (bound, not listening) and each worker listens with SO_REUSEPORT.
+        sock = listening_socket(args.host, args.port) if workers == 1 else bound_socket(args.host, args.port, True)
     except (ServiceError, OSError) as error:
         print(f"tegridy-tokens serve: {error}", file=sys.stderr)
         return 1
     settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency,
                               latency_ms=args.latency_ms, principals=principals, allow_remote=args.allow_remote,
                               max_values_per_second=args.max_values_per_second, audit=audit)
-    app = LambdaInvokeApp(engine, settings).build()
+    stats = SharedCounters(workers)
     mode = "SigV4 principals" if principals else "loopback-only development mode: NO authentication"
     print(f"tegridy-tokens: serving Lambda functions '{args.function_name}' (tokenize) and "
-          f"'{args.function_name}{DETOKENIZE_SUFFIX}' (detokenize) at http://{args.host}:{args.port} ({mode})", flush=True)
-    # run_app stops cleanly on SIGINT and SIGTERM, finishing invocations under way.
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, handle_signals=True)
-    return 0
+          f"'{args.function_name}{DETOKENIZE_SUFFIX}' (detokenize) at http://{args.host}:{args.port} ({mode}, "
+          f"{workers} worker{'s' if workers > 1 else ''})", flush=True)
+
+    def run_worker(index: int, sock: socket.socket) -> None:
+        stats.row = index
+        # A SQLite connection must not cross a fork: a worker opens the vault again (WAL lets them share it).
+        own = engine if args.stateless or workers == 1 else open_engine(args.vault, args.keyring, False, operations)
+        app = LambdaInvokeApp(own, settings, stats).build()
+        # run_app stops cleanly on SIGINT and SIGTERM, finishing invocations under way.
+        web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
+
+    if workers == 1:
+        run_worker(0, sock)
+        return 0
+    if not args.stateless and hasattr(engine.vault, "close"):
+        engine.vault.close()  # each worker has its own connection
+    return serve_workers(sock, workers, run_worker)
 
 
 if __name__ == "__main__":

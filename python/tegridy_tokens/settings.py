@@ -23,6 +23,7 @@ SETTING_KEYS: dict[str, str] = {
     "retry_total_timeout_ms": "spark.tegridy.retry.totalTimeoutMs",
     "retry_item_attempts": "spark.tegridy.retry.itemAttempts",
     "on_error": "spark.tegridy.onError",
+    "protocol": "spark.tegridy.protocol",
     "pii_types": "spark.tegridy.pii.types",
 }
 
@@ -35,7 +36,7 @@ class TegridySettings(TypedDict, total=False):
     detokenize_function_name: str  # the function detokenize calls go to; unset = detokenize off
     region: str  # AWS region; default: the SDK's chain, else us-east-1
     endpoint: str  # endpoint override, e.g. "http://127.0.0.1:9001"; default: real AWS
-    batch_max_rows: int  # values per invocation (500)
+    batch_max_rows: int  # values per invocation (500; unlimited under protocol="redshift")
     batch_max_bytes: int  # serialized request bytes per invocation (5 MiB)
     max_in_flight: int  # concurrent invocations per executor (16)
     cache_max_entries: int  # tokens cached per executor (100000); 0 turns the cache off
@@ -44,6 +45,7 @@ class TegridySettings(TypedDict, total=False):
     retry_total_timeout_ms: int  # time budget for all retries of one batch (300000)
     retry_item_attempts: int  # attempts for a failed item with no `retryable` flag (3)
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
+    protocol: Literal["tegridy", "redshift"]  # the JSON spoken: ours, or Redshift's Lambda-UDF JSON ("tegridy")
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
 
 

@@ -12,6 +12,9 @@ Format-preserving tokens (formats.py): a tokenize item may carry "format" ({"dat
 {"values": ["v1", null, ...]} (same length and order, null = not found), since one token string
 could stand for different values under two formats. Without them, the bytes are the seeds'.
 
+The same functions also answer Amazon Redshift's Lambda-UDF JSON (redshift.py), so that an
+engine with spark.tegridy.protocol=redshift, or Redshift itself, can call them.
+
 Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
 TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
 fails with KeysNotReady, naming `tegridy-tokens keys init`. Every invocation prints one audit line
@@ -27,9 +30,11 @@ import threading
 from typing import Any
 
 from .audit import AuditLog
-from .config import Settings, build_engine
-from .errors import AccessDenied, InvalidRequest
+from .config import Settings, build_engine, parse_operations
+from .errors import AccessDenied, InvalidRequest, ServiceError
 from .keyring import DETOKENIZE, TOKENIZE
+from .redshift import answered as redshift_answered
+from .redshift import handle_redshift, is_redshift_event, redshift_shape
 from .retry import Deadline
 from .tokens import TokenEngine
 
@@ -45,11 +50,19 @@ def _allowed(engine: TokenEngine, operation: str) -> None:
 def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = None) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidRequest(f"event must be a JSON object, got {type(event).__name__}")
+    if is_redshift_event(event):
+        return handle_redshift(engine, event, deadline)
     if "requests" in event:
         _allowed(engine, TOKENIZE)
         requests = event["requests"]
         if not isinstance(requests, list):
             raise InvalidRequest("'requests' must be a list of {\"data\": string} objects")
+        plain = _plain_values(requests)
+        if plain is not None:  # the hot path: strings, no format; no per-item result objects
+            tokens = engine.tokenize_plain(plain, deadline)
+            if tokens is not None:
+                return {"responses": [{"success": True, "token": token, "data": value}
+                                      for token, value in zip(tokens, plain)]}
         values = [item.get("data") if isinstance(item, dict) else None for item in requests]
         formats = [item.get("format") if isinstance(item, dict) else None for item in requests]
         responses = []
@@ -73,7 +86,19 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
                 raise InvalidRequest("'formats' must be a list as long as 'tokens'")
             return {"values": engine.detokenize_formatted(tokens, formats, deadline)}
         return {"tokens": engine.detokenize(tokens, deadline)}
-    raise InvalidRequest("event must have a 'requests' list (tokenize) or a 'tokens' list (detokenize)")
+    raise InvalidRequest("event must have a 'requests' list (tokenize), a 'tokens' list (detokenize), or Redshift's "
+                         "'arguments' and 'num_records' (docs/protocols.md)")
+
+
+def _plain_values(requests: list) -> list[str] | None:
+    """The values of a batch whose items are all {"data": string} without a format, else None."""
+    try:
+        values = [item["data"] for item in requests]
+    except (TypeError, KeyError):  # an item that is not an object, or has no data
+        return None
+    if all(type(value) is str for value in values) and not any("format" in item for item in requests):
+        return values
+    return None
 
 
 _engine: TokenEngine | None = None
@@ -103,9 +128,17 @@ def _audit_log() -> AuditLog:
         return _audit
 
 
+def _served_operations() -> frozenset[str]:
+    """This function's operations for the audit line; a bad setting is reported by the engine, not here."""
+    try:
+        return parse_operations(os.environ.get("TEGRIDY_OPERATIONS"), frozenset({TOKENIZE}))
+    except ServiceError:
+        return frozenset()
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """AWS Lambda entry point: the answer, after its audit line is on stdout (else AuditUnavailable)."""
-    operation, requested, tokens = event_shape(event)
+    operation, requested, tokens = event_shape(event, _served_operations())
     outcome, result = "ok", None
     try:
         result = handle_event(engine_from_environment(), event, Deadline.from_context(context))
@@ -130,6 +163,8 @@ def answered_count(operation: str, result: dict[str, Any] | None) -> int:
     """How many values a handler's result answered (a detokenize result is a map, or with formats a list)."""
     if result is None:
         return 0
+    if "success" in result:  # a Redshift answer
+        return redshift_answered(result)
     if operation == TOKENIZE:
         return sum(1 for r in result.get("responses", []) if r.get("success"))
     if operation == DETOKENIZE:
@@ -137,8 +172,11 @@ def answered_count(operation: str, result: dict[str, Any] | None) -> int:
     return 0
 
 
-def event_shape(event: Any) -> tuple[str, int, list[str]]:
-    """(operation, values requested, tokens) of an event; tokens for detokenize only; for the audit."""
+def event_shape(event: Any, serves: frozenset[str] = frozenset()) -> tuple[str, int, list[str]]:
+    """(operation, values requested, tokens) of an event; tokens for detokenize only; for the audit.
+    `serves`: the operations of the function it was sent to (a Redshift request does not say)."""
+    if is_redshift_event(event):
+        return redshift_shape(event, serves)
     if isinstance(event, dict) and isinstance(event.get("requests"), list):
         return TOKENIZE, len(event["requests"]), []
     if isinstance(event, dict) and isinstance(event.get("tokens"), list):

@@ -62,6 +62,13 @@ def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os
                               latency_ms=latency_ms, on_event=on_event, principals=principals,
                               allow_remote=allow_remote, max_values_per_second=max_values_per_second, audit=audit)
     invoke_app = LambdaInvokeApp(engine, settings)
+    with serve_app_in_thread(invoke_app, host, port) as endpoint:
+        yield LocalService(endpoint, function_name, invoke_app)
+
+
+@contextmanager
+def serve_app_in_thread(invoke_app: LambdaInvokeApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serves `invoke_app` on a background thread's event loop; yields its endpoint, stops on exit."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(invoke_app.build(), access_log=None)
     started = threading.Event()
@@ -89,7 +96,7 @@ def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os
     if "error" in bound:
         raise bound["error"]
     try:
-        yield LocalService(f"http://{host}:{bound['port']}", function_name, invoke_app)
+        yield f"http://{host}:{bound['port']}"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)

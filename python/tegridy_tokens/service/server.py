@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote
 
+import orjson
 from aiohttp import web
 
 from .audit import AuditLog, AuditUnavailable
@@ -35,6 +36,7 @@ from .errors import AccessDenied, ServiceError
 from .handler import answered_count, event_shape, handle_event
 from .keyring import DETOKENIZE, TOKENIZE
 from .tokens import TokenEngine
+from .workers import SharedCounters
 
 log = logging.getLogger("tegridy_tokens.service")
 
@@ -46,23 +48,6 @@ DETOKENIZE_SUFFIX = "-detokenize"
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STATS_PATH = "/_tegridy/stats"
-
-
-@dataclass
-class ServiceStats:
-    """What the service itself counted; tests compare the client's metrics with these."""
-
-    invocations: int = 0
-    tokenize_invocations: int = 0
-    detokenize_invocations: int = 0
-    values_received: int = 0
-    tokens_received: int = 0
-    throttled: int = 0
-    function_errors: int = 0
-    max_concurrent: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -129,10 +114,20 @@ def _function_error(kind: str, error_type: str, message: str) -> web.Response:
     )
 
 
-def _encode(result: Any) -> bytes:
+def _decode(body: bytes) -> Any:
+    """The event. orjson parses a batch of 500 in half json's time; it refuses what json accepts
+    and Lambda passes on (an escaped lone surrogate, NaN, integers past 64 bits): json then."""
     try:
-        return json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+def _encode(result: Any) -> bytes:
+    """The answer: orjson writes a batch's 500 small objects in a sixteenth of json's time."""
+    try:
+        return orjson.dumps(result)
+    except TypeError:
         # A lone surrogate cannot be UTF-8: escape it as JSON does, so it round-trips exactly.
         return json.dumps(result, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
@@ -140,18 +135,21 @@ def _encode(result: Any) -> bytes:
 class LambdaInvokeApp:
     """Builds the aiohttp application around one engine; shared by the CLI and `local_service`."""
 
-    def __init__(self, engine: TokenEngine, settings: ServerSettings):
+    def __init__(self, engine: TokenEngine, settings: ServerSettings, stats: SharedCounters | None = None):
         self.engine = engine
         self.settings = settings
-        self.stats = ServiceStats()
+        # Shared with the other worker processes of `serve --workers N`: counts and the
+        # concurrency limit are the server's, not one worker's.
+        self.stats = stats or SharedCounters()
         base = settings.function_name
         # Each function serves one operation, as the two deployed Lambda functions do.
         self.functions: dict[str, frozenset[str]] = {base: frozenset({TOKENIZE}),
                                                       base + DETOKENIZE_SUFFIX: frozenset({DETOKENIZE})}
         self._views = {name: self._view(ops) for name, ops in self.functions.items()}
-        self._rate = RateLimit(settings.max_values_per_second) if settings.max_values_per_second else None
-        self._in_flight = 0  # touched only on the event loop thread
-        workers = max(32, settings.max_concurrency or 0)
+        # Per worker: each of N workers admits 1/N of the server's rate (connections spread evenly).
+        rate = settings.max_values_per_second / self.stats.workers if settings.max_values_per_second else None
+        self._rate = RateLimit(rate) if rate else None
+        workers = getattr(engine.vault, "handler_threads", None) or max(32, settings.max_concurrency or 0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tegridy-handler")
 
     def _view(self, operations: frozenset[str]) -> TokenEngine:
@@ -245,33 +243,33 @@ class LambdaInvokeApp:
             return _error(404, "ResourceNotFoundException", f"Function not found: {self._arn(name, qualifier)}", key="Message")
 
         try:
-            event = json.loads(body) if body else {}
+            event = _decode(body) if body else {}
         except ValueError:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
-        operation, requested, tokens = event_shape(event)
+        operation, requested, tokens = event_shape(event, self.functions[name])
 
         limit = self.settings.max_concurrency
         try:
             if self._rate is not None:
                 self._rate.admit(principal, requested)
-            if limit is not None and self._in_flight >= limit:
+            if limit is not None and self.stats.total("in_flight") >= limit:
                 raise Refused(429, "TooManyRequestsException", "Rate Exceeded.", headers={"Retry-After": "1"},
                               extra={"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
         except Refused as refusal:
-            self.stats.throttled += 1
-            log.info("invoke throttled: %d in flight, status=429", self._in_flight)
+            self.stats.add("throttled")
+            log.info("invoke throttled: %d in flight, status=429", self.stats.total("in_flight"))
             self._audit_refusal(request_id, name, principal, refusal.error_type, operation, requested, tokens)
             return _refused(refusal)
 
-        self._in_flight += 1
-        self.stats.max_concurrent = max(self.stats.max_concurrent, self._in_flight)
+        self.stats.add("in_flight")
+        self.stats.note_concurrency(self.stats.total("in_flight"))
         try:
             return await self._run(request, request_id, name, principal, event, operation, requested, tokens,
                                    len(body), started)
         finally:
-            self._in_flight -= 1
+            self.stats.add("in_flight", -1)
 
     async def _run(self, request: web.Request, request_id: str, name: str, principal: str, event: Any,
                    operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
@@ -281,13 +279,13 @@ class LambdaInvokeApp:
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
         log_lines = [f"START RequestId: {request_id} Version: $LATEST"]
 
-        self.stats.invocations += 1
+        self.stats.add("invocations")
         if operation == TOKENIZE:
-            self.stats.tokenize_invocations += 1
-            self.stats.values_received += requested
+            self.stats.add("tokenize_invocations")
+            self.stats.add("values_received", requested)
         elif operation == DETOKENIZE:
-            self.stats.detokenize_invocations += 1
-            self.stats.tokens_received += requested
+            self.stats.add("detokenize_invocations")
+            self.stats.add("tokens_received", requested)
         if self.settings.on_event is not None:
             self.settings.on_event(event)
 
@@ -316,9 +314,9 @@ class LambdaInvokeApp:
                 failure = self._function_failure("Unhandled", "Function.ResponseSizeTooLarge",
                                                  f"Response payload size exceeded maximum allowed payload size "
                                                  f"({MAX_RESPONSE_BYTES} bytes).", request_id)
-        answered, failed = _counts(operation, requested, result) if failure is None else (0, requested)
         outcome = "ok" if failure is None else failure.headers.get("X-Amz-Function-Error-Type", "function_error")
         if self.settings.audit is not None:
+            answered, failed = _counts(operation, requested, result) if failure is None else (0, requested)
             try:
                 log_lines.append(self.settings.audit.record(
                     request_id=request_id, function=name, operation=operation, principal=self._principal(principal),
@@ -344,7 +342,7 @@ class LambdaInvokeApp:
         return response
 
     def _function_failure(self, kind: str, error_type: str, message: str, request_id: str) -> web.Response:
-        self.stats.function_errors += 1
+        self.stats.add("function_errors")
         log.info("invoke failed: %s, status=200 function-error=%s", error_type, kind)
         response = _function_error(kind, error_type, message)
         response.headers["x-amzn-RequestId"] = request_id

@@ -17,7 +17,13 @@ from .retry import Deadline
 
 
 class SqliteVault:
-    """token -> sealed value. Safe to share between the server's worker threads."""
+    """token -> sealed value. Safe to share between the server's worker threads, and between
+    worker processes (each its own connection; WAL; one transaction per write)."""
+
+    # The server's handler threads for this vault: SQLite works on this machine's CPU and its
+    # calls are serialised below, so more threads only fight over the GIL (measured: 32 threads
+    # cost a third more CPU per value than 2-4). Remote vaults keep the server's default.
+    handler_threads = 4
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -34,9 +40,19 @@ class SqliteVault:
         # costs little and keeps SQLite's single-writer rule out of the request path.
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        # Group commit: batches that arrive while another is being written wait for the lock and
+        # are then written together, in one transaction (a commit's cost is per page, not per row).
+        self._pending: list[_Write] = []
+        self._pending_lock = threading.Lock()
         with self._lock:
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
+            # Tokens are random keys: each new one lands on its own B-tree page, so a batch dirties
+            # about a page a value. A 64 MB page cache keeps those pages in memory, and a WAL
+            # checkpointed every 32 MB instead of 4 MB copies a page rewritten by several batches
+            # back once (per connection; the file's format is unchanged).
+            self._connection.execute("PRAGMA cache_size=-65536")
+            self._connection.execute("PRAGMA wal_autocheckpoint=8192")
             self._connection.execute(
                 "CREATE TABLE IF NOT EXISTS entries (token TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID")
             self._connection.execute(
@@ -56,16 +72,35 @@ class SqliteVault:
         """Stores entries whose token is new, in one transaction; an existing token is kept."""
         if not entries:
             return set()
+        write = _Write(entries)
+        with self._pending_lock:
+            self._pending.append(write)
         with self._lock:
-            self.operations += 1
+            if not write.done:  # no other thread wrote it while this one waited: write all that waits
+                with self._pending_lock:
+                    group, self._pending = self._pending, []
+                self._write(group)
+        if write.error is not None:
+            raise write.error
+        return set()
+
+    def _write(self, group: list[_Write]) -> None:
+        self.operations += 1
+        rows = sorted(item for write in group for item in write.entries.items())
+        error: BaseException | None = None
+        try:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                self._connection.executemany("INSERT OR IGNORE INTO entries (token, sealed) VALUES (?, ?)", entries.items())
+                # In key order: neighbouring keys share pages, which stay hot between inserts.
+                self._connection.executemany("INSERT OR IGNORE INTO entries (token, sealed) VALUES (?, ?)", rows)
                 self._connection.execute("COMMIT")
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
-        return set()
+        except BaseException as failure:  # every batch of the group fails with it
+            error = failure
+        for write in group:
+            write.error, write.done = error, True
 
     def get_meta(self, name: str) -> tuple[str, int] | None:
         with self._lock:
@@ -91,3 +126,14 @@ class SqliteVault:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+class _Write:
+    """One put_many call waiting in a group commit."""
+
+    __slots__ = ("entries", "done", "error")
+
+    def __init__(self, entries: Mapping[str, bytes]):
+        self.entries = entries
+        self.done = False
+        self.error: BaseException | None = None

@@ -3,7 +3,7 @@ package com.tegridy.spark.bench
 import com.tegridy.spark.cache.TokenCache
 
 /**
- * Measures the heap the token cache costs per entry at a given size (benchmarks/run.py calls it
+ * Measures the heap the token cache (both tiers) costs per entry at a given size (benchmarks/run.py calls it
  * through py4j): entries of the shape the engine stores (a 20-30 character e-mail address and a
  * 47-character token), heap compared before and after with full GCs.
  */
@@ -30,7 +30,7 @@ object CacheFootprint {
     val after = used()
     val perEntry = (after - before).toDouble / entries
     val overhead = perEntry - ownBytes.toDouble / entries
-    val size = cache.estimatedSize()
+    val size = cache.size
     s"""{"entries": $size, "heap_bytes_per_entry": ${math.round(perEntry)}, "own_bytes_per_entry": ${ownBytes / entries}, "overhead_bytes_per_entry": ${math.round(overhead)}}"""
   }
 

@@ -68,6 +68,22 @@ object FailureCause {
     extends FailureCause(s"Lambda refused the call (HTTP $status, $code)", retryable = false, valueCaused = false) {
     def metricName = "client_error"
   }
+  /**
+   * protocol=redshift: the function answered `success: false`, which fails the whole batch; one
+   * value may be why, so the batch is bisected. Its `error_msg` is never shown nor logged: a
+   * function may quote the value it failed on.
+   */
+  final case class BatchRefused(withMessage: Boolean)
+    extends FailureCause("the function answered success: false" + (if (withMessage) " (its error_msg is not shown: it " +
+      "may quote a value; the function's own logs have it)" else ""), retryable = false, valueCaused = true) {
+    def metricName = "refused"
+  }
+  /** protocol=redshift: not one result per row. The function breaks the protocol whatever the values: a service failure. */
+  final case class WrongCount(problem: String)
+    extends FailureCause(s"$problem; a Redshift Lambda UDF must answer one result per row, in order (docs/protocols.md)",
+      retryable = false, valueCaused = false) {
+    def metricName = "wrong_count"
+  }
   /** A malformed response (bad JSON, wrong count, out of order): not retried blindly, bisected. */
   final case class Protocol(problem: String) extends FailureCause(problem, retryable = false, valueCaused = true) {
     def metricName = "protocol"

@@ -8,7 +8,7 @@ import org.slf4j.LoggerFactory
 
 import com.tegridy.spark.client.RetryPolicy.Decision
 import com.tegridy.spark.client.WireProtocol.ItemFailure
-import com.tegridy.spark.config.TegridyConf
+import com.tegridy.spark.config.{RedshiftCaller, TegridyConf, WireFormat}
 import com.tegridy.spark.errors.TegridyProtocolViolation
 import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
@@ -35,7 +35,12 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   import TokenServiceClient._
 
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
-  private val shapes: IndexedSeq[Shape] = IndexedSeq(Tokenize, new Detokenize(conf.claimedRole))
+  private val caller = conf.caller.getOrElse(UnknownCaller)
+  private val shapes: IndexedSeq[Shape] = conf.protocol match {
+    case WireFormat.Tegridy => IndexedSeq(Tokenize, new Detokenize(conf.claimedRole))
+    // Redshift's JSON has no place for a claimed role: safe_detokenize's label is not sent.
+    case WireFormat.Redshift => Operation.all.map(new Redshift(_, caller)).toIndexedSeq
+  }
   val concurrency = new AdaptiveConcurrency(conf.maxInFlight)
   /** When an invocation last came back well formed: the service is up and answering. */
   private val lastAnsweredNanos = new AtomicLong(System.nanoTime() - 2 * RecentNanos)
@@ -43,22 +48,29 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   /** Stops the invocation that `thread` is making now, if any (its task was cancelled). */
   def abort(thread: Thread): Unit = transport.abort(thread)
 
-  /** The bytes of a request that carries no value yet. */
-  def requestOverheadBytes(operation: Operation): Long = WireProtocol.requestOverheadBytes(operation) +
-    (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
+  /** The bytes of a request from `function` that carries no value yet. */
+  def requestOverheadBytes(operation: Operation, function: String): Long = conf.protocol match {
+    case WireFormat.Redshift => RedshiftProtocol.requestOverheadBytes(caller, function)
+    case WireFormat.Tegridy => WireProtocol.requestOverheadBytes(operation) +
+      (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
+  }
 
   /** An upper bound on the bytes `value` adds to a request. */
-  def itemBytes(operation: Operation, value: String): Long = WireProtocol.itemBytes(operation, value)
+  def itemBytes(operation: Operation, value: String): Long = conf.protocol match {
+    case WireFormat.Redshift => RedshiftProtocol.itemBytes(value)
+    case WireFormat.Tegridy => WireProtocol.itemBytes(operation, value)
+  }
 
-  /** One answer per value, in order. */
-  def call(operation: Operation, values: IndexedSeq[String], stats: TegridyStats): Array[Answer] = {
-    val run = new BatchRun(shapes(operation.index), values, stats)
+  /** One answer per value, in order; `context` says which function and query the batch is for. */
+  def call(operation: Operation, values: IndexedSeq[String], stats: TegridyStats,
+      context: CallContext = CallContext.Unknown): Array[Answer] = {
+    val run = new BatchRun(shapes(operation.index), values, stats, context)
     run.solve(values.indices)
     run.finish()
   }
 
   /** One batch and every retry and split half of it, sharing one attempt budget and deadline. */
-  private final class BatchRun(shape: Shape, values: IndexedSeq[String], stats: TegridyStats) {
+  private final class BatchRun(shape: Shape, values: IndexedSeq[String], stats: TegridyStats, context: CallContext) {
     private val out = new Array[Answer](values.size)
     private val deadline = System.nanoTime() + conf.retryTotalTimeoutMs * 1000000L
     private var attempt = 1
@@ -70,7 +82,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     def solve(indices: IndexedSeq[Int]): Unit = {
       var pending = indices
       while (pending.nonEmpty) {
-        attemptOnce(shape, pending.map(values), stats) match {
+        attemptOnce(shape, pending.map(values), stats, context) match {
           case Right(outcomes) =>
             val again = ArrayBuffer[Int]()
             var delay = 0L
@@ -166,9 +178,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   }
 
   /** One invocation through the concurrency limit: the per-item outcomes, or why it failed. */
-  private def attemptOnce(shape: Shape, items: IndexedSeq[String], stats: TegridyStats)
+  private def attemptOnce(shape: Shape, items: IndexedSeq[String], stats: TegridyStats, context: CallContext)
       : Either[InvokeFailure, Array[Either[ItemFailure, String]]] = {
-    val request = shape.request(items)
+    val request = shape.request(items, context)
     val epoch = concurrency.acquire()
     var throttled = false
     stats.increment(Counter.Invocations)
@@ -222,19 +234,19 @@ object TokenServiceClient {
       case Some(format) => s"$refusal for format $format (it does not match the format's shape, or the part to " +
         "encrypt has fewer than 1,000,000 possible values; see docs/functions.md)"
     }
-    def request(items: IndexedSeq[String]): Array[Byte]
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte]
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
   }
 
   private object Tokenize extends Shape(Operation.Tokenize, "the service rejected the value") {
-    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.tokenizeRequest(items)
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
   private final class Detokenize(role: Option[String]) extends Shape(Operation.Detokenize, "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
-    def request(items: IndexedSeq[String]): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       if (WireProtocol.hasFormats(items)) {
         WireProtocol.parseDetokenizeValues(payload, items.size).map(v => if (v == null) notFound else Right(v))
@@ -242,5 +254,18 @@ object TokenServiceClient {
         val found = WireProtocol.parseDetokenizeResponse(payload)
         items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray
       }
+  }
+
+  /** A batch with no caller captured (settings parsed off a session: client tests). */
+  private val UnknownCaller = RedshiftCaller("unknown", "unknown", "default")
+
+  /** protocol=redshift, either operation: a null result is a value the function gave no answer for. */
+  private final class Redshift(operation: Operation, caller: RedshiftCaller) extends Shape(operation,
+    if (operation == Operation.Tokenize) "the function answered NULL for the value"
+    else "the function answered NULL for the token (not found)") {
+    private val noAnswer = Left(ItemFailure(retryable = Some(false)))
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = RedshiftProtocol.request(items, caller, context)
+    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
+      RedshiftProtocol.parseResults(payload, items.size).map(r => if (r == null) noAnswer else Right(r))
   }
 }

@@ -36,9 +36,9 @@ object Settings {
   val Endpoint: Setting[URI] = Setting[URI]("spark.tegridy.lambda.endpoint", "endpoint", None,
     "none (real AWS)", "http(s)://host[:port]", "endpoint override, e.g. http://127.0.0.1:9001 for the local service")(endpoint)
   val BatchMaxRows: Setting[Int] = int("spark.tegridy.batch.maxRows", "batch_max_rows", 500, 1, 100000,
-    "values per invocation")
+    "values per invocation (unlimited under protocol=redshift unless set)")
   val BatchMaxBytes: Setting[Int] = int("spark.tegridy.batch.maxBytes", "batch_max_bytes", 5 * 1024 * 1024, 1024,
-    LambdaPayloadLimitBytes, "serialized request bytes per invocation")
+    LambdaPayloadLimitBytes, "serialized request bytes per invocation (5 MiB, Redshift's own limit too)")
   val MaxInFlight: Setting[Int] = int("spark.tegridy.maxInFlight", "max_in_flight", 16, 1, 1024,
     "concurrent invocations per executor and configuration")
   val CacheMaxEntries: Setting[Long] = long("spark.tegridy.cache.maxEntries", "cache_max_entries", 100000L, 0L,
@@ -57,6 +57,12 @@ object Settings {
     OnError.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${OnError.all.map(_.name).mkString(", ")}")
   }
 
+  val ProtocolSetting: Setting[WireFormat] = Setting[WireFormat]("spark.tegridy.protocol", "protocol",
+    Some(WireFormat.Tegridy), WireFormat.Tegridy.name, WireFormat.all.map(_.name).mkString(", "),
+    "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)") { text =>
+    WireFormat.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${WireFormat.all.map(_.name).mkString(", ")}")
+  }
+
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
     "the data types tokenize_pii tokenizes (with their format when they are one)") { text =>
@@ -65,7 +71,7 @@ object Settings {
   }
 
   val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, PiiTypes)
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, PiiTypes)
 
   val knownKeys: Set[String] = all.map(_.key).toSet
 

@@ -33,7 +33,9 @@ final case class TegridyConf(
     retryItemAttempts: Int,
     onError: OnError,
     piiTypes: Seq[String] = Settings.PiiTypes.default.get,
-    claimedRole: Option[String] = None) {
+    claimedRole: Option[String] = None,
+    protocol: WireFormat = WireFormat.Tegridy,
+    caller: Option[RedshiftCaller] = None) {
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -61,6 +63,16 @@ final case class TegridyConf(
   }
 }
 
+/** The JSON the client speaks (`spark.tegridy.protocol`; both are in docs/protocols.md). */
+sealed abstract class WireFormat(val name: String) {
+  override def toString: String = name
+}
+object WireFormat {
+  case object Tegridy extends WireFormat("tegridy")
+  case object Redshift extends WireFormat("redshift")
+  val all: Seq[WireFormat] = Seq(Tegridy, Redshift)
+}
+
 sealed abstract class OnError(val name: String) {
   override def toString: String = name
 }
@@ -81,9 +93,15 @@ object TegridyConf {
       s"${Settings.FunctionName.key}), e.g. tegridy_tokens.configure_spark(builder, " +
       s"${Settings.DetokenizeFunctionName.python}=...), and make sure your role may invoke it")
 
-  /** The settings in force for the query being analysed (a view's captured ones, inside a view). */
-  def forSession(): TegridyConf =
-    from(SQLConf.get.getAllConfs.filter { case (key, _) => key.startsWith(Prefix) })
+  /**
+   * The settings in force for the query being analysed (a view's captured ones, inside a view);
+   * under protocol=redshift also who is asking (application, user, database), which only the
+   * driver knows, captured here once so that every request of the query carries it.
+   */
+  def forSession(): TegridyConf = {
+    val conf = from(SQLConf.get.getAllConfs.filter { case (key, _) => key.startsWith(Prefix) })
+    if (conf.protocol == WireFormat.Redshift) conf.copy(caller = Some(RedshiftCaller.ofActiveSession())) else conf
+  }
 
   /** Parses the `spark.tegridy.*` entries of `settings`; other keys are ignored. */
   def from(settings: Map[String, String]): TegridyConf = {
@@ -102,12 +120,15 @@ object TegridyConf {
         "(SparkSession.builder.config(...), --conf on spark-submit, or tegridy_tokens.configure_spark(builder, " +
         s"${setting.python}=...))"))
 
+    val protocol = value(Settings.ProtocolSetting)
     TegridyConf(
       functionName = value(Settings.FunctionName),
       detokenizeFunctionName = optional(Settings.DetokenizeFunctionName),
       region = optional(Settings.Region),
       endpoint = optional(Settings.Endpoint),
-      batchMaxRows = value(Settings.BatchMaxRows),
+      // Redshift sends as many rows as fit in its 5 MB, so an existing Redshift function expects that.
+      batchMaxRows = optional(Settings.BatchMaxRows).getOrElse(
+        if (protocol == WireFormat.Redshift) RedshiftCaller.UnlimitedRows else Settings.BatchMaxRows.default.get),
       batchMaxBytes = value(Settings.BatchMaxBytes),
       maxInFlight = value(Settings.MaxInFlight),
       cacheMaxEntries = value(Settings.CacheMaxEntries),
@@ -116,6 +137,7 @@ object TegridyConf {
       retryTotalTimeoutMs = value(Settings.RetryTotalTimeoutMs),
       retryItemAttempts = value(Settings.RetryItemAttempts),
       onError = value(Settings.OnErrorSetting),
-      piiTypes = value(Settings.PiiTypes))
+      piiTypes = value(Settings.PiiTypes),
+      protocol = protocol)
   }
 }

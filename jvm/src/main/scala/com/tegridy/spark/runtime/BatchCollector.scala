@@ -8,7 +8,8 @@ import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.util.{ArrayData, GenericArrayData}
 import org.apache.spark.unsafe.types.UTF8String
 
-import com.tegridy.spark.client.{Answer, Operation, ServiceFailure}
+import com.tegridy.spark.client.{Answer, CallContext, Operation, ServiceFailure}
+import com.tegridy.spark.config.{RedshiftCaller, WireFormat}
 import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
 
@@ -40,7 +41,10 @@ final class BatchCollector(
   private val window = if (windowed) new ValueWindow(WindowCap) else null
   private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
   private val unsent = new java.util.HashSet[String]() // its keys, for lookups
-  private val emptyBatchBytes = runtime.requestOverheadBytes(operation)
+  private val emptyBatchBytes = runtime.requestOverheadBytes(operation, function)
+  // Read once per collector, at its first batch: which function and query the batches are for (protocol=redshift sends them).
+  private lazy val context = CallContext(function,
+    if (conf.protocol == WireFormat.Redshift) RedshiftCaller.currentQueryId() else None)
   private var batchBytes = emptyBatchBytes
   private val jobs = mutable.ArrayBuffer[BatchJob]()
 
@@ -110,7 +114,7 @@ final class BatchCollector(
 
   /** Sends the values collected so far, if any. */
   def flush(): Unit = if (slots.nonEmpty) {
-    jobs += runtime.submit(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq, stats)
+    jobs += runtime.submit(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq, stats, context)
     slots.foreach(_.sent = true)
     slots.clear(); unsent.clear()
     batchBytes = emptyBatchBytes

@@ -3,7 +3,7 @@ package com.tegridy.spark.runtime
 import java.util.concurrent.{CompletableFuture, CountDownLatch, TimeUnit, Future => JFuture}
 import java.util.concurrent.atomic.{AtomicInteger, AtomicReference}
 
-import com.tegridy.spark.client.{Answer, Operation}
+import com.tegridy.spark.client.{Answer, CallContext, Operation}
 
 /**
  * One invocation's worth of values, owned by the task that submitted it. Its futures are the
@@ -16,7 +16,8 @@ final class BatchJob(
     val keys: IndexedSeq[String],
     val futures: IndexedSeq[CompletableFuture[Answer]],
     release: BatchJob => Unit,
-    abortCall: Thread => Unit = _ => ()) {
+    abortCall: Thread => Unit = _ => (),
+    val context: CallContext = CallContext.Unknown) {
 
   private val handle = new AtomicReference[JFuture[_]]()
   /** The invocation thread while the job runs its call. */

@@ -3,11 +3,10 @@ package com.tegridy.spark.runtime
 import java.util.concurrent.{CompletableFuture, ConcurrentHashMap, LinkedBlockingQueue, ThreadFactory, ThreadPoolExecutor, TimeUnit}
 import java.util.concurrent.atomic.{AtomicInteger, AtomicLong}
 
-import com.github.benmanes.caffeine.cache.Cache
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.cache.TokenCache
-import com.tegridy.spark.client.{Answer, Failure, Operation, ServiceFailure, TokenServiceClient, ValueFailure}
+import com.tegridy.spark.client.{Answer, CallContext, Failure, Operation, ServiceFailure, TokenServiceClient, ValueFailure}
 import com.tegridy.spark.config.{OnError, TegridyConf}
 import com.tegridy.spark.errors.TegridyTokenizationException
 import com.tegridy.spark.metrics.TegridyStats
@@ -16,7 +15,7 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
 /**
  * Executor-wide state, one per configuration, shared by every task of this JVM:
  *  - a bounded cache per operation (the service is convergent: a cached answer is as good as a
- *    fresh one), off when `cache.maxEntries` is 0;
+ *    fresh one) that admits each job's working set ([[TokenCache]]), off when `cache.maxEntries` is 0;
  *  - an in-flight map per operation, so that two tasks needing the same value share one request;
  *  - the service client and `maxInFlight` invocation threads.
  * Rows never reach this level: a task's [[BatchCollector]] hands it distinct values and gets
@@ -25,7 +24,7 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
 final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyConf => TokenServiceClient) {
   val client: TokenServiceClient = newClient(conf)
 
-  private val caches: IndexedSeq[Option[Cache[String, String]]] =
+  private val caches: IndexedSeq[Option[TokenCache]] =
     Operation.all.map(_ => TokenCache.create(conf.cacheMaxEntries)).toIndexedSeq
 
   private val inFlight: IndexedSeq[ConcurrentHashMap[String, CompletableFuture[Answer]]] =
@@ -57,7 +56,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   /** The cached answer, or null. */
   def cached(operation: Operation, key: String): String =
     caches(operation.index) match {
-      case Some(cache) => cache.getIfPresent(key)
+      case Some(cache) => cache.get(key)
       case None => null
     }
 
@@ -87,7 +86,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     }
   }
 
-  def requestOverheadBytes(operation: Operation): Long = client.requestOverheadBytes(operation)
+  def requestOverheadBytes(operation: Operation, function: String): Long = client.requestOverheadBytes(operation, function)
   def itemBytes(operation: Operation, key: String): Long = client.itemBytes(operation, key)
 
   /** A value that alone would make a request larger than `batch.maxBytes`: never sent. */
@@ -103,8 +102,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
 
   /** Sends one batch of owned keys on an invocation thread; answers complete their futures. */
   def submit(operation: Operation, keys: IndexedSeq[String], futures: IndexedSeq[CompletableFuture[Answer]],
-      stats: TegridyStats): BatchJob = {
-    val job = new BatchJob(operation, keys, futures, release, client.abort)
+      stats: TegridyStats, context: CallContext = CallContext.Unknown): BatchJob = {
+    val job = new BatchJob(operation, keys, futures, release, client.abort, context)
     try job.attach(invokers.submit(new Runnable { def run(): Unit = execute(job, stats) }))
     catch { case e: java.util.concurrent.RejectedExecutionException => job.abandon(); throw e }
     job
@@ -131,7 +130,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     activeInvocations.incrementAndGet()
     job.calling(Thread.currentThread())
     try {
-      val answers = client.call(job.operation, job.keys, stats)
+      val answers = client.call(job.operation, job.keys, stats, job.context)
       val cache = caches(job.operation.index)
       var i = 0
       while (i < answers.length) {
@@ -166,7 +165,7 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   private def close(): Unit = {
     closed = true
     invokers.shutdownNow()
-    caches.foreach(_.foreach(_.invalidateAll()))
+    caches.foreach(_.foreach(_.clear()))
     try client.close() catch { case scala.util.control.NonFatal(_) => }
   }
 }

@@ -38,6 +38,12 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
   /** Replace to inject faults into detokenize: (status, headers, body) for an invocation's tokens. */
   @volatile var respondDetokenize: Seq[String] => Reply = tokens => Reply(200, Map.empty, detokenizeBody(tokens))
 
+  /** Every Redshift-shaped event (protocol=redshift), whole, so tests can check each field. */
+  val redshiftEvents = new ConcurrentLinkedQueue[ObjectNode]()
+
+  /** Replace to inject faults into Redshift-shaped calls: (function called, first arguments) -> reply. */
+  @volatile var respondRedshift: (String, Seq[String]) => Reply = (function, values) => Reply(200, Map.empty, redshiftBody(function, values))
+
   /** Replace to inject faults: (status, headers, body) for an invocation's parsed values. */
   @volatile var respond: Seq[String] => Reply = values => Reply(200, Map.empty, tokenizeBody(values))
 
@@ -66,18 +72,36 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
     mapper.writeValueAsString(root)
   }
 
+  /** Redshift's answer: T(value) from the tokenize function; the value back (or null) from a "-detokenize" one. */
+  def redshiftBody(function: String, values: Seq[String]): String = {
+    val root = mapper.createObjectNode().put("success", true).put("num_records", values.size)
+    val results = root.putArray("results")
+    values.foreach { v =>
+      if (!function.endsWith("-detokenize")) results.add(tokenFor(v))
+      else if (v.startsWith("T(") && v.endsWith(")")) results.add(v.substring(2, v.length - 1))
+      else results.addNull()
+    }
+    mapper.writeValueAsString(root)
+  }
+
   private def handle(exchange: HttpExchange): Unit = {
     try {
       val body = exchange.getRequestBody.readAllBytes()
       val event = mapper.readTree(body).asInstanceOf[ObjectNode]
       invocations.incrementAndGet()
       requestBytes.add(body.length)
-      functionsCalled.add(java.net.URLDecoder.decode(exchange.getRequestURI.getPath.split("/")(3), "UTF-8"))
+      val function = java.net.URLDecoder.decode(exchange.getRequestURI.getPath.split("/")(3), "UTF-8")
+      functionsCalled.add(function)
       val now = concurrent.incrementAndGet() // decremented in finally
       maxConcurrent.accumulateAndGet(now, math.max)
       if (jitterMs > 0) Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(jitterMs + 1).toLong)
       val reply =
-        if (event.has("requests")) {
+        if (event.has("arguments")) {
+          redshiftEvents.add(event)
+          val values = event.get("arguments").elements().asScala.map(_.get(0).asText()).toSeq
+          batches.add(values)
+          respondRedshift(function, values)
+        } else if (event.has("requests")) {
           val values = event.get("requests").elements().asScala.map(_.get("data").asText()).toSeq
           batches.add(values)
           respond(values)
@@ -107,9 +131,11 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 
   /** Forget what was recorded and restore the default behaviour. */
   def reset(): Unit = {
-    batches.clear(); roles.clear(); requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
+    batches.clear(); roles.clear(); redshiftEvents.clear()
+    requestBytes.clear(); functionsCalled.clear(); invocations.set(0); maxConcurrent.set(0); jitterMs = 0
     respond = values => Reply(200, Map.empty, tokenizeBody(values))
     respondDetokenize = tokens => Reply(200, Map.empty, detokenizeBody(tokens))
+    respondRedshift = (function, values) => Reply(200, Map.empty, redshiftBody(function, values))
   }
 
   def sentValues: Seq[String] = batches.toArray.toSeq.flatMap(_.asInstanceOf[Seq[String]])
@@ -127,6 +153,9 @@ object FakeLambda {
     """{"Message":"User: arn:aws:iam::000000000000:user/etl is not authorized to perform: lambda:InvokeFunction"}""")
   def serverError(status: Int): Reply =
     Reply(status, Map("x-amzn-ErrorType" -> "ServiceException"), """{"message":"Internal error"}""")
+  /** Redshift's whole-batch failure, with the error_msg given (which may quote a value, as real functions' do). */
+  def redshiftRefusal(message: String): Reply = Reply(200, Map.empty,
+    new ObjectMapper().createObjectNode().put("success", false).put("error_msg", message).toString)
   def functionError(kind: String, errorType: String): Reply =
     Reply(200, Map("X-Amz-Function-Error" -> kind), s"""{"errorMessage":"failed","errorType":"$errorType"}""")
 }
