@@ -17,7 +17,7 @@ import com.tegridy.spark.execution.GuardedCalls.hasCall
 case class BatchTokenizeStrategy(session: SparkSession) extends SparkStrategy {
   override def apply(plan: LogicalPlan): Seq[SparkPlan] = plan match {
     case BatchTokenize(calls, resultAttrs, child, rowLimit) =>
-      BatchTokenizeExec(calls, resultAttrs, planLater(child), rowLimit) :: Nil
+      BatchTokenizeExec.of(calls, resultAttrs, planLater(child), rowLimit) :: Nil
     case LocalRowsBarrier(child) => planLater(child) :: Nil
     case operator @ (_: Project | _: Filter | _: Join) if operator.expressions.exists(hasCall) =>
       val extracted = ExtractTokenCalls.extract(operator)

@@ -38,7 +38,7 @@ final class BatchCollector(
 
   private val conf = runtime.conf
   // Keyed by the raw bytes: a repeated value is found without decoding it to a String.
-  private val window = if (windowed) new java.util.HashMap[UTF8String, Slot]() else null
+  private val window = if (windowed) new ValueWindow(WindowCap) else null
   private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
   private val unsent = new java.util.HashSet[String]() // its keys, for lookups
   private val emptyBatchBytes = runtime.requestOverheadBytes(operation, function)
@@ -55,7 +55,7 @@ final class BatchCollector(
       val seen = window.get(value)
       if (seen != null) return seen
       // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
-      if (window.size >= WindowCap) window.clear()
+      if (window.isFull) window.clear()
     }
     val slot =
       if (BlankValues.isBlank(value)) { stats.increment(Counter.NullsOrBlanks); new Slot(null).settle(value.clone()) }
@@ -69,7 +69,7 @@ final class BatchCollector(
           else claim(new Slot(key))
         }
       }
-    if (windowed) window.put(value.clone(), slot) // the row's bytes may be reused: keep a copy
+    if (windowed) window.put(value, slot)
     slot
   }
 
@@ -127,14 +127,22 @@ final class BatchCollector(
   /** At task end: stop this task's requests; whoever shares them asks again. */
   def cancelAll(): Unit = {
     val cancelled = jobs.filter(!_.isDone)
-    cancelled.foreach(_.cancel())
-    // Aborted calls come back at once; wait for them so their figures are counted with the task.
-    // The bound is generous because on a starved machine "at once" took over 2 s (FaultGapsSuite).
-    val deadline = System.nanoTime() + 10000L * 1000 * 1000
-    cancelled.foreach(job => job.awaitOver(math.max(0L, (deadline - System.nanoTime()) / 1000000)))
-    jobs.clear()
-    runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
-    slots.clear(); unsent.clear()
+    try {
+      cancelled.foreach(_.cancel())
+      // Aborted calls come back at once; wait for them so their figures are counted with the task.
+      // The bound is generous because on a starved machine "at once" took over 2 s (FaultGapsSuite).
+      val deadline = System.nanoTime() + 10000L * 1000 * 1000
+      cancelled.foreach(job => job.awaitOver(math.max(0L, (deadline - System.nanoTime()) / 1000000)))
+    } catch {
+      // A killed task's thread may be interrupted again here: stop waiting, keep the interrupt.
+      case _: InterruptedException => Thread.currentThread().interrupt()
+    } finally {
+      // Whatever happened above, give up the values never sent: a claim left behind would make
+      // every later task that needs the value wait for a request that will never be made.
+      jobs.clear()
+      runtime.abandon(operation, slots.map(_.key).toIndexedSeq, slots.map(_.future).toIndexedSeq)
+      slots.clear(); unsent.clear()
+    }
   }
 
   private def claim(slot: Slot): Slot = {

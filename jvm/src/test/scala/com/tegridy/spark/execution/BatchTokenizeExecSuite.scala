@@ -104,7 +104,7 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     lambda.respond = values => { gate.await(60, TimeUnit.SECONDS); FakeLambda.Reply(200, Map.empty, lambda.tokenizeBody(values)) }
     val conf = TegridyConf.from(Map(Settings.FunctionName.key -> lambda.functionName, Settings.Endpoint.key -> lambda.endpoint,
       Settings.BatchMaxRows.key -> "50", Settings.MaxInFlight.key -> "2", Settings.CacheMaxEntries.key -> "0"))
-    val (rowCap, _) = BatchTokenizeIterator.bufferLimits(TegridyRuntime.acquire(conf))
+    val (rowCap, _) = TokenizeTask.bufferLimits(TegridyRuntime.acquire(conf))
     val consumed = new AtomicLong()
     val input = Iterator.range(0, 5000).map { i =>
       consumed.incrementAndGet()
@@ -113,7 +113,9 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
     val column = AttributeReference("v", StringType)()
     val call = TegridyTokenizeExpression(BoundReference(0, StringType, nullable = true), conf, new TegridyAccumulator)
     val result = AttributeReference("t", StringType)()
-    val iterator = new BatchTokenizeIterator(input, Seq(call.withNewChildren(Seq(column))), Seq(column), Seq(column, result), new TegridyStats, None)
+    val (argument, function) = TokenCall.split(call.withNewChildren(Seq(column)))
+    val task = new TokenizeTask(Seq(function), new TegridyStats, None)
+    val iterator = new BatchTokenizeIterator(input, Seq(argument), task, Seq(column), Seq(column, result))
     val reader = new Thread(() => { iterator.next(); () })
     reader.start()
     val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
@@ -129,7 +131,7 @@ class BatchTokenizeExecSuite extends AnyFunSuite with LocalSparkSession {
       n += 1
     }
     assert(n == 5000L)
-    iterator.close()
+    task.close()
   }
 
   test("SQL metrics on the node and the session's cumulative metrics agree with the service") {

@@ -59,11 +59,13 @@ class SqlShapesSuite extends AnyFunSuite with LocalSparkSession with LogCapture 
     assert(lambda.functionsCalled.asScala.toSet == Set(lambda.functionName), "the view keeps its function name")
   }
 
-  test("input_file_name() and the other input-state expressions beside a call see each row's own file") {
+  // Both of BatchTokenizeExec's paths: rows emitted from generated code, and from its iterator.
+  for (codegen <- Seq(true, false)) test(s"input_file_name() and the other input-state expressions beside a call see each row's own file (codegen $codegen)") {
     lambda.reset()
     val dir = Files.createTempDirectory("tegridy-files").resolve("t").toString
     spark.range(0, 4000, 1, 4).selectExpr("id", "concat('file-', id) AS v").write.parquet(dir)
-    withConf("spark.tegridy.cache.maxEntries" -> "0", "spark.sql.files.openCostInBytes" -> "0") {
+    withConf("spark.tegridy.cache.maxEntries" -> "0", "spark.sql.files.openCostInBytes" -> "0",
+        "spark.sql.codegen.wholeStage" -> codegen.toString, "spark.sql.codegen.fallback" -> (!codegen).toString) {
       val df = spark.sql(s"""SELECT id, tegridy_tokenize_hp(v) AS t, input_file_name() AS f, _metadata.file_path AS p,
                                     input_file_block_start() AS s, input_file_block_length() AS l
                              FROM parquet.`$dir`""")
