@@ -79,3 +79,19 @@ def test_the_cli_and_the_service_never_import_pyspark():
                 "print('pyspark' in sys.modules)")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines() == [tegridy_tokens.jar_path(spark_version="4.0"), "False"]
+
+
+def test_the_lines_are_the_same_in_the_build_the_makefile_and_the_package():
+    import re
+
+    from conftest import REPO
+
+    build = dict(re.findall(r'SparkLine\("(\d\.\d)", "([\d.]+)"', (REPO / "project" / "SparkLines.scala").read_text()))
+    assert tuple(sorted(build)) == SUPPORTED_SPARK_LINES
+    makefile = (REPO / "Makefile").read_text()
+    default = re.search(r"^DEFAULT_LINE := (\S+)", makefile, re.M).group(1)
+    pins = dict(re.findall(r"^PYSPARK_(\d\.\d) := (\S+)", makefile, re.M))
+    assert pins == {line: version for line, version in build.items() if line != default}
+    # The default line's pyspark is the `test` extra's (the main .venv).
+    assert f'"pyspark[connect]=={build[default]}"' in (REPO / "pyproject.toml").read_text()
+    assert 'val default: SparkLine = spark' + default.replace(".", "") in (REPO / "project" / "SparkLines.scala").read_text()

@@ -28,9 +28,8 @@ def spark_line(version: str) -> str:
     line = ".".join(parts[:2])
     if len(parts) < 2 or line not in SUPPORTED_SPARK_LINES:
         raise UnsupportedSparkVersionError(
-            f"Spark {version!r} is not supported: the jars are built for Spark {', '.join(SUPPORTED_SPARK_LINES)}. "
-            "Use one of those lines, or pass spark_version= (the CLI: `tegridy-tokens jar --spark X.Y`) for the "
-            "cluster's own Spark."
+            f"Spark {version!r} is not supported: this package carries a jar for each of the Spark lines "
+            f"{', '.join(SUPPORTED_SPARK_LINES)} and no other; run on one of those lines."
         )
     return line
 
