@@ -1,6 +1,7 @@
 package com.tegridy.spark
 
 import org.apache.spark.sql.{SparkSession, SparkSessionExtensions}
+import org.apache.spark.sql.tegridy.SessionFunctions
 
 import com.tegridy.spark.config.SparkSqlConfs
 import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls, ShieldLocalRows}
@@ -44,13 +45,10 @@ object TegridyRegistration {
     SparkLineCheck.requireRunning(session.version)
     SparkSqlConfs.register()
     val classic = ClassicSession(session)
-    val registry = classic.sessionState.functionRegistry
-    TegridyFunctions.all.foreach { function =>
-      registry.registerFunction(function.identifier, function.info, function.builder)
-    }
+    SessionFunctions.register(classic.sessionState.functionRegistry, classic.sessionState.tableFunctionRegistry,
+      TegridyFunctions.all.map(function => (function.identifier, function.info, function.builder)),
+      Seq((TegridyFunctions.MetricsTable.identifier, TegridyFunctions.MetricsTable.info, TegridyFunctions.MetricsTable.build _)))
     TegridyFunctions.registerAsBuiltins()
-    classic.sessionState.tableFunctionRegistry.registerFunction(TegridyFunctions.MetricsTable.identifier,
-      TegridyFunctions.MetricsTable.info, TegridyFunctions.MetricsTable.build _)
     val experimental = classic.experimental
     if (!experimental.extraOptimizations.contains(ExtractTokenCalls)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractTokenCalls
