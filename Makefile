@@ -57,8 +57,11 @@ python/tegridy_tokens/jars/tegridy-tokens-spark-%.jar: $(ASSEMBLED_STAMP)
 
 test: build test-scala test-python test-lines
 
+# Every suite on the default line; on each other line the suites that hold what differs by line
+# (the shims, the jar's contents and the line it is built for).
+LINE_SUITES := *ShimsSuite *InputFileBlockCellSuite *SparkLineCheckSuite *JarContentsSuite
 test-scala: $(ASSEMBLED_STAMP)
-	$(SBT) "spark/test"
+	$(SBT) "spark/test" $(foreach line,$(OTHER_LINES),"$(SBT_PROJECT_$(line))/testOnly $(LINE_SUITES)")
 
 test-python: build
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
