@@ -61,7 +61,7 @@ final case class TegridyConf(
   }
 }
 
-sealed abstract class OnError(val name: String) {
+sealed abstract class OnError(val name: String) extends Serializable { // Serializable: see Operation
   override def toString: String = name
 }
 object OnError {
