@@ -1,4 +1,4 @@
-"""The installed package carries the engine jar and the command line finds it."""
+"""The installed package carries one engine jar per Spark line and the command line finds them."""
 
 from __future__ import annotations
 
@@ -7,17 +7,23 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import tegridy_tokens
 
 
-def test_jar_path_exists_and_holds_the_extension():
-    jar = Path(tegridy_tokens.jar_path())
-    assert jar.is_file() and jar.suffix == ".jar"
+@pytest.mark.parametrize("line", tegridy_tokens.SUPPORTED_SPARK_LINES)
+def test_each_lines_jar_exists_and_holds_the_extension(line):
+    jar = Path(tegridy_tokens.jar_path(spark_version=line))
+    assert jar.is_file() and jar.name == f"tegridy-tokens-spark-{line}.jar"
     with zipfile.ZipFile(jar) as archive:
         names = set(archive.namelist())
+        built_for = archive.read("com/tegridy/spark/BuiltFor$.class")
     assert "com/tegridy/spark/TegridyExtensions.class" in names
     assert "com/tegridy/spark/expressions/TegridyTokenizeExpression.class" in names
     assert not any(name.startswith(("scala/", "io/netty/", "org/apache/http/", "com/fasterxml/jackson/")) for name in names)
+    # Compiled for its own line (the extension refuses to load on another one).
+    assert f"{line}.".encode() in built_for
 
 
 def test_cli_prints_the_jar_path():

@@ -12,7 +12,7 @@ from typing import Any
 from .connect import TegridyConnectError
 from .cost import cost, estimate_cost
 from .engine import JarNotOnClasspathError
-from .jar import JarNotFoundError, jar_path
+from .jar import SUPPORTED_SPARK_LINES, JarNotFoundError, UnsupportedSparkVersionError, jar_path
 from .meter import Measurement, measure, metrics
 from .settings import TegridySettings, UnknownSettingError
 from .spark import configure_spark, register
@@ -34,6 +34,8 @@ __all__ = [
     "detokenize",
     "TegridySettings",
     "JarNotFoundError",
+    "UnsupportedSparkVersionError",
+    "SUPPORTED_SPARK_LINES",
     "JarNotOnClasspathError",
     "TegridyConnectError",
     "UnknownSettingError",

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 
-from .jar import JarNotFoundError, jar_path
+from .jar import SUPPORTED_SPARK_LINES, JarNotFoundError, UnsupportedSparkVersionError, jar_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     audit_commands.add_parser("verify", help="check the hash chain; names the first line changed or removed").add_argument("path")
 
     commands.add_parser("demo", help="run the quickstart end to end on the embedded default")
-    commands.add_parser("jar", help="print the bundled engine jar's path (for spark-submit --jars)")
+    jar = commands.add_parser("jar", help="print the bundled engine jar's path for a Spark line (for spark-submit --jars)")
+    jar.add_argument("--spark", metavar="X.Y", help="the cluster's Spark line, one of "
+                     f"{', '.join(SUPPORTED_SPARK_LINES)} (default: the installed pyspark's)")
     from .ingest.cli import add_parsers as add_ingest_parsers
 
     add_ingest_parsers(commands)
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "jar":
         try:
-            print(jar_path())
-        except JarNotFoundError as error:
+            print(jar_path(spark_version=args.spark))
+        except (JarNotFoundError, UnsupportedSparkVersionError) as error:
             print(f"tegridy-tokens: {error}", file=sys.stderr)
             return 1
         return 0

@@ -1,10 +1,11 @@
 package com.tegridy.spark
 
 import org.apache.spark.sql.{SparkSession, SparkSessionExtensions}
-import org.apache.spark.sql.classic.{SparkSession => ClassicSparkSession}
+import org.apache.spark.sql.tegridy.SessionFunctions
 
 import com.tegridy.spark.config.SparkSqlConfs
 import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls, ShieldLocalRows}
+import com.tegridy.spark.shims.ClassicSession
 
 /**
  * The single entry point for `spark.sql.extensions=com.tegridy.spark.TegridyExtensions`: every
@@ -12,6 +13,7 @@ import com.tegridy.spark.execution.{BatchTokenizeStrategy, ExtractTokenCalls, Sh
  */
 class TegridyExtensions extends (SparkSessionExtensions => Unit) {
   override def apply(extensions: SparkSessionExtensions): Unit = {
+    SparkLineCheck.requireRunning()
     // The settings as Spark SQL confs, so that views capture them with the rest of their confs.
     SparkSqlConfs.register()
     // The SQL functions, under their contract names and the seed-001 aliases; also as built-ins,
@@ -40,15 +42,13 @@ class TegridyExtensions extends (SparkSessionExtensions => Unit) {
  */
 object TegridyRegistration {
   def register(session: SparkSession): Unit = {
+    SparkLineCheck.requireRunning(session.version)
     SparkSqlConfs.register()
-    val classic = session.asInstanceOf[ClassicSparkSession]
-    val registry = classic.sessionState.functionRegistry
-    TegridyFunctions.all.foreach { function =>
-      registry.registerFunction(function.identifier, function.info, function.builder)
-    }
+    val classic = ClassicSession(session)
+    SessionFunctions.register(classic.sessionState.functionRegistry, classic.sessionState.tableFunctionRegistry,
+      TegridyFunctions.all.map(function => (function.identifier, function.info, function.builder)),
+      Seq((TegridyFunctions.MetricsTable.identifier, TegridyFunctions.MetricsTable.info, TegridyFunctions.MetricsTable.build _)))
     TegridyFunctions.registerAsBuiltins()
-    classic.sessionState.tableFunctionRegistry.registerFunction(TegridyFunctions.MetricsTable.identifier,
-      TegridyFunctions.MetricsTable.info, TegridyFunctions.MetricsTable.build _)
     val experimental = classic.experimental
     if (!experimental.extraOptimizations.contains(ExtractTokenCalls)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractTokenCalls

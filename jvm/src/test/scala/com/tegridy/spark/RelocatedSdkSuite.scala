@@ -97,4 +97,14 @@ class RelocatedSdkSuite extends AnyFunSuite {
     assert(causes.exists(c => c.isInstanceOf[ClassNotFoundException] && c.getMessage.contains("com.example.cluster.MissingInterceptor")),
       causes.mkString(" <- "))
   }
+
+  test("web identity credentials (EKS IRSA) and a profile's role_arn find the bundled, relocated STS module") {
+    // The SDK loads STS's factories by class name; without the `sts` module in the jar this throws
+    // "the 'sts' service module must be on the class path" (a cluster's own STS has the old names).
+    withJar() { loader =>
+      val factory = call(loader, "auth.credentials.internal.WebIdentityCredentialsUtils", null, "factory")
+      assert(factory.getClass.getName == Sdk + "services.sts.internal.StsWebIdentityCredentialsProviderFactory")
+      assert(loader.loadClass(Sdk + "services.sts.internal.StsProfileCredentialsProviderFactory") != null)
+    }
+  }
 }

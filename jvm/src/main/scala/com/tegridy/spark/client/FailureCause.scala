@@ -5,7 +5,7 @@ package com.tegridy.spark.client
  * the batch to isolate one bad value (`valueCaused`: a failure one value can cause). Descriptions
  * go into error messages and logs, so they hold statuses, error codes and types, never payload text.
  */
-sealed abstract class FailureCause(val description: String, val retryable: Boolean, val valueCaused: Boolean) {
+sealed abstract class FailureCause(val description: String, val retryable: Boolean, val valueCaused: Boolean) extends Serializable {
   /** A short stable name for logs and metrics ("retries by cause"). */
   def metricName: String
   /** How long the service asked us to wait before trying again, if it said. */

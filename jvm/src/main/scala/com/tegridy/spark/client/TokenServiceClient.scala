@@ -155,7 +155,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
             else ServiceFailure(s"${cause.description}, and the service answered no other value", 1))
         }
       }
-      val counts = out.iterator.collect { case Answer.Failed(f) => f.reason }.toSeq.groupBy(identity).view.mapValues(_.size).toMap
+      val counts = out.iterator.collect { case Answer.Failed(f) => f.reason }.toSeq.groupBy(identity).map { case (reason, same) => reason -> same.size }
       var i = 0
       while (i < out.length) {
         out(i) match {

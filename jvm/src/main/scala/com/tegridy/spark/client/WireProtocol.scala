@@ -50,7 +50,7 @@ object WireProtocol {
 
   /**
    * An upper bound on the bytes `value` takes inside a JSON string as Jackson writes it (UTF-8,
-   * control characters as \u00XX), so a batch never exceeds `batch.maxBytes`.
+   * control characters as six-character escapes), so a batch never exceeds `batch.maxBytes`.
    */
   def jsonStringBytes(value: String): Long = {
     var total = 0L

@@ -64,7 +64,7 @@ final case class TegridyConf(
 }
 
 /** The JSON the client speaks (`spark.tegridy.protocol`; both are in docs/protocols.md). */
-sealed abstract class WireFormat(val name: String) {
+sealed abstract class WireFormat(val name: String) extends Serializable { // Serializable: see Operation
   override def toString: String = name
 }
 object WireFormat {
@@ -73,7 +73,7 @@ object WireFormat {
   val all: Seq[WireFormat] = Seq(Tegridy, Redshift)
 }
 
-sealed abstract class OnError(val name: String) {
+sealed abstract class OnError(val name: String) extends Serializable { // Serializable: see Operation
   override def toString: String = name
 }
 object OnError {

@@ -14,6 +14,7 @@ import com.tegridy.spark.config.TegridyConf
 import com.tegridy.spark.metrics.TegridyAccumulator
 import com.tegridy.spark.metrics.TegridyStats.Counter
 import com.tegridy.spark.runtime.{BatchCollector, TegridyRuntime}
+import com.tegridy.spark.shims.NullIntolerantShim
 
 /**
  * What both token functions share: a STRING (any collation) gives a STRING, an ARRAY<STRING>
@@ -26,7 +27,7 @@ import com.tegridy.spark.runtime.{BatchCollector, TegridyRuntime}
  * place: the same lookup pipeline (runtime/BatchCollector) as a batch of one row, counted in
  * `rows_unbatched`. Never folded at planning: EXPLAIN must not call the service.
  */
-abstract class TegridyStringFunction extends UnaryExpression with CodegenFallback {
+abstract class TegridyStringFunction extends UnaryExpression with CodegenFallback with NullIntolerantShim {
   def conf: TegridyConf
   def metrics: TegridyAccumulator
   def operation: Operation
@@ -44,7 +45,6 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
     else if (overArray) ArrayType(StringType, containsNull = true)
     else StringType
   override def nullable: Boolean = true
-  override def nullIntolerant: Boolean = true
   override def foldable: Boolean = false
 
   override def checkInputDataTypes(): TypeCheckResult = child.dataType match {

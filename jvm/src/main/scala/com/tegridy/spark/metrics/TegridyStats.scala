@@ -75,7 +75,7 @@ object TegridyStats {
    * describe the rows a task went through; a failed task's are dropped (Spark runs the task
    * again and counts them then), while its calls, retries and errors are kept.
    */
-  sealed abstract class Counter(val index: Int, val key: String, val label: String, val work: Boolean = false)
+  sealed abstract class Counter(val index: Int, val key: String, val label: String, val work: Boolean = false) extends Serializable
 
   object Counter {
     case object Rows extends Counter(0, "rows", "rows", work = true)

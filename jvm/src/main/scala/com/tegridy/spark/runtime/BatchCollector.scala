@@ -12,6 +12,7 @@ import com.tegridy.spark.client.{Answer, CallContext, Operation, ServiceFailure}
 import com.tegridy.spark.config.{RedshiftCaller, WireFormat}
 import com.tegridy.spark.metrics.TegridyStats
 import com.tegridy.spark.metrics.TegridyStats.Counter
+import com.tegridy.spark.shims.Utf8Bytes
 
 /**
  * The one lookup pipeline, per task and per (runtime, operation). Every value, from a batched
@@ -61,7 +62,7 @@ final class BatchCollector(
       if (BlankValues.isBlank(value)) { stats.increment(Counter.NullsOrBlanks); new Slot(null).settle(value.clone()) }
       else {
         stats.increment(Counter.DistinctValues)
-        if (!value.isValid) failed(new Slot(null), runtime.invalidUtf8)
+        if (!Utf8Bytes.isValid(value)) failed(new Slot(null), runtime.invalidUtf8)
         else {
           val key = value.toString
           val hit = runtime.cached(operation, key)
@@ -118,7 +119,10 @@ final class BatchCollector(
     slots.foreach(_.sent = true)
     slots.clear(); unsent.clear()
     batchBytes = emptyBatchBytes
-    if (jobs.size > 256) jobs.filterInPlace(!_.isDone)
+    if (jobs.size > 256) {
+      val pending = jobs.filterNot(_.isDone)
+      jobs.clear(); jobs ++= pending
+    }
   }
 
   /** Window entries are only useful while rows that hold them wait. */

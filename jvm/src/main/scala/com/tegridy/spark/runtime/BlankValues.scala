@@ -2,6 +2,8 @@ package com.tegridy.spark.runtime
 
 import org.apache.spark.unsafe.types.UTF8String
 
+import com.tegridy.spark.shims.Utf8Bytes
+
 /** Blank = empty or whitespace only (Unicode whitespace included); never sent to the service. */
 object BlankValues {
   def isBlank(value: UTF8String): Boolean = {
@@ -10,7 +12,7 @@ object BlankValues {
     var i = 0
     var asciiOnly = true
     while (i < length) {
-      val b = value.getByte(i)
+      val b = Utf8Bytes.byteAt(value, i)
       if (b < 0) asciiOnly = false
       else if (!(b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == 0x0b || b == '\f' || (b >= 0x1c && b <= 0x1f))) return false
       i += 1

@@ -3,7 +3,6 @@ package org.apache.spark.tegridy
 import java.util.concurrent.atomic.AtomicReference
 
 import org.apache.spark.SparkContext
-import org.apache.spark.rdd.InputFileBlockHolder
 import org.apache.spark.util.AccumulatorV2
 
 /**
@@ -23,6 +22,5 @@ object SparkInternals {
    * content can be saved and put back: an operator that reads ahead restores each row's block
    * when it emits the row.
    */
-  def inputFileBlockCell(): AtomicReference[AnyRef] =
-    InputFileBlockHolder.getThreadLocalValue().asInstanceOf[AtomicReference[AnyRef]]
+  def inputFileBlockCell(): AtomicReference[AnyRef] = InputFileBlockCell.current() // per line: scala-shims/
 }
