@@ -76,11 +76,13 @@ test-lines: build
 demo: build
 	$(VENV)/bin/tegridy-tokens demo
 
-# The benchmarks (minutes, not part of `make test`): figures into docs/benchmarks.{json,md,png}.
-# Then the unique workload against the CPU-free fake fleet, against its Little's-law bound.
+# The benchmarks (minutes, not part of `make test`): the unique workload against the CPU-free fake
+# fleet and its Little's-law bound; the four workloads with the cache pre-filled by another job
+# (docs/benchmarks.{json,md,png}, the targets table); a JFR profile of the repeated path.
 bench: build
-	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 	$(VENV)/bin/python benchmarks/fake_fleet.py
+	$(VENV)/bin/python benchmarks/run.py --prefill 100000 $(BENCH_ARGS)
+	$(VENV)/bin/python benchmarks/jfr_profile.py
 
 # Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn), then its
 # throughput over HTTP (stateless and SQLite, 1 and 2 workers): figures into

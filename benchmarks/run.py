@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from service_throughput import write_between_markers  # noqa: E402
 
 # name -> (rows, SQL expression of the value over `id`, with {p} for the repetition's prefix)
 WORKLOADS = {
@@ -76,17 +77,19 @@ def run_once(spark, system: str, column, rows: int, endpoint: str, peers: dict, 
     import tegridy_tokens
     from pyspark.sql import functions as F
 
-    frame = spark.range(0, rows, 1, 4).select(column.alias("v"))
+    # The sink gets id, value and token, as a real job keeps its other columns beside the token.
+    frame = spark.range(0, rows, 1, 4).select("id", column.alias("v"))
     distinct = None
-    if system == "tegridy" and prefill:
-        distinct = frame.agg(F.countDistinct("v")).first()[0]
-        prefill_cache(spark, prefill, prefix)
     if system == "tegridy":
-        out = frame.select(F.expr("tegridy_tokenize_hp(v)").alias("t"))
+        distinct = frame.agg(F.countDistinct("v")).first()[0]  # for values sent per distinct value
+        if prefill:
+            prefill_cache(spark, prefill, prefix)
+    if system == "tegridy":
+        out = frame.select("id", "v", F.expr("tegridy_tokenize_hp(v)").alias("t"))
     elif system == "sha2":
-        out = frame.select(F.sha2("v", 256).alias("t"))
+        out = frame.select("id", "v", F.sha2("v", 256).alias("t"))
     else:
-        out = frame.select(peers[system]("v").alias("t"))
+        out = frame.select("id", "v", peers[system]("v").alias("t"))
     tegridy = system == "tegridy"
     before_service = service_stats(endpoint)
     with tegridy_tokens.measure(spark) as measured:  # the engine's own figures for this run only
@@ -180,6 +183,7 @@ def main() -> int:
     (out_dir / "benchmarks.json").write_text(json.dumps(results, indent=2))
     if set(SYSTEMS) <= set(args.systems.split(",")):
         write_table(results, out_dir / "benchmarks.md")
+        write_targets(results, out_dir)
         plot(results, out_dir / "benchmarks.png")
     print(json.dumps(summary(results), indent=2))
     return 0
@@ -242,6 +246,42 @@ def write_table(results: dict, path: Path) -> None:
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     path.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+
+
+def targets(results: dict, fleet: dict | None) -> list[tuple[str, str, str, bool | None]]:
+    """Issue 15's targets against this run: (measure, target, measured, met; None = not measured)."""
+    w = results["workloads"]
+    time_vs = lambda workload, peer: w[workload][peer]["rows_per_s"] / w[workload]["tegridy"]["rows_per_s"]  # noqa: E731
+    out = []
+    sha2 = 1 / time_vs("repeated", "sha2")
+    out.append(("repeated (2M rows, 20K distinct): tegridy time / sha2 time", "≤ 1.3", f"{sha2:.2f}", sha2 <= 1.3))
+    for workload, goal in (("repeated", 10), ("unique", 3)):
+        speedup = 1 / time_vs(workload, "pandas_udf")
+        out.append((f"{workload}: pandas_udf peer time / tegridy time", f"≥ {goal}", f"{speedup:.2f}", speedup >= goal))
+    if fleet:
+        out.append(("unique against the CPU-free fake fleet: throughput / Little's-law bound", "≥ 0.8",
+                    f"{fleet['ratio_to_bound']:.2f} ({fleet['median_values_per_s']:,} of {fleet['littles_law_bound_values_per_s']:,} values/s)",
+                    fleet["ratio_to_bound"] >= 0.8))
+    sent = {name: t["tegridy"].get("values_sent_per_distinct") for name, t in w.items()}
+    if all(v is not None for v in sent.values()):
+        worst = max(sent.values())
+        out.append((f"values sent / distinct, all workloads, cache pre-filled with {results.get('prefill', 0):,} other tokens",
+                    "≤ 1.05", ", ".join(f"{name} {v:.3f}" for name, v in sent.items()), worst <= 1.05))
+    footprint = results.get("cache_footprint") or {}
+    overhead = footprint.get("overhead_bytes_per_entry")
+    out.append(("heap per cached token beyond the key's and token's own bytes", "≤ 150 B",
+                "-" if overhead is None else f"{overhead:.0f} B", None if overhead is None else overhead <= 150))
+    return out
+
+
+def write_targets(results: dict, out_dir: Path) -> None:
+    fleet_path = out_dir / "fake_fleet.json"
+    fleet = json.loads(fleet_path.read_text()) if fleet_path.exists() else None
+    lines = ["| measure | target | measured | verdict |", "|---|---|---|---|"]
+    for measure, goal, measured, met in targets(results, fleet):
+        lines.append(f"| {measure} | {goal} | {measured} | {'-' if met is None else 'met' if met else '**missed**'} |")
+    write_between_markers(out_dir / "benchmarks.md", "<!-- bench:targets:begin -->", "<!-- bench:targets:end -->",
+                          "\n".join(lines))
 
 
 def plot(results: dict, path: Path) -> None:
