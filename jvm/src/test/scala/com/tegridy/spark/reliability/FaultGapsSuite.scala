@@ -1,7 +1,6 @@
 package com.tegridy.spark.reliability
 
 import java.util.concurrent.ConcurrentHashMap
-import java.util.concurrent.atomic.AtomicInteger
 
 import scala.jdk.CollectionConverters._
 

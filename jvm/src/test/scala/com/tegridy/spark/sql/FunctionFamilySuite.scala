@@ -2,7 +2,7 @@ package com.tegridy.spark.sql
 
 import org.scalatest.funsuite.AnyFunSuite
 
-import com.tegridy.spark.testing.{FakeLambda, LocalSparkSession}
+import com.tegridy.spark.testing.LocalSparkSession
 import com.tegridy.spark.testing.FakeLambda.Reply
 
 /** The function family against the fake Lambda (tokens are T(value)): each form batched, exact. */
