@@ -129,6 +129,7 @@ def main() -> int:
     if args.replot:
         results = json.loads((Path(args.out) / "benchmarks.json").read_text())
         write_table(results, Path(args.out) / "benchmarks.md")
+        write_targets(results, Path(args.out))
         plot(results, Path(args.out) / "benchmarks.png")
         return 0
     reps = 1 if args.smoke else args.reps
@@ -155,6 +156,8 @@ def main() -> int:
              "row_udf": peer_module.seed001_row_udf(endpoint, function_name)}
     results: dict = {"machine": machine(), "latency_ms": args.latency_ms, "reps": reps, "workloads": {}}
     try:
+        # First, while the heap holds nothing else that a GC could free between the two readings.
+        results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
         for workload in args.workloads.split(","):
             rows, template = WORKLOADS[workload]
             rows = SMOKE[workload] if args.smoke else rows
@@ -173,7 +176,6 @@ def main() -> int:
                           + (f"  values sent {measured['values_sent']} / distinct {measured['distinct']}"
                              if measured.get("distinct") else ""), flush=True)
             results["workloads"][workload] = {s: median_of(r) for s, r in runs.items()}
-        results["cache_footprint"] = cache_footprint(spark, 20_000 if args.smoke else 1_000_000)
     finally:
         spark.stop()
         service.send_signal(signal.SIGTERM)
@@ -253,7 +255,7 @@ def targets(results: dict, fleet: dict | None) -> list[tuple[str, str, str, bool
     w = results["workloads"]
     time_vs = lambda workload, peer: w[workload][peer]["rows_per_s"] / w[workload]["tegridy"]["rows_per_s"]  # noqa: E731
     out = []
-    sha2 = 1 / time_vs("repeated", "sha2")
+    sha2 = time_vs("repeated", "sha2")  # sha2's rows/s over ours: our time over sha2's
     out.append(("repeated (2M rows, 20K distinct): tegridy time / sha2 time", "≤ 1.3", f"{sha2:.2f}", sha2 <= 1.3))
     for workload, goal in (("repeated", 10), ("unique", 3)):
         speedup = 1 / time_vs(workload, "pandas_udf")

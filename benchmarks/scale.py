@@ -102,6 +102,7 @@ def run_long(spark, workload: str, rows: int, slice_rows: int, endpoint: str) ->
         watcher.done.set()
         watcher.join()
     after = service_stats(endpoint)
+    distinct = frame.selectExpr("count(DISTINCT v)").first()[0]  # after the clock: for values sent per distinct
     steady = watcher.slices[2:] or watcher.slices  # the first two slices warm the JIT, the cache and the service
     rates = [s["rows_per_s"] for s in steady] or [float("nan")]
     heaps = [s["live_heap_mb"] for s in steady if "live_heap_mb" in s] or [0.0]
@@ -110,7 +111,8 @@ def run_long(spark, workload: str, rows: int, slice_rows: int, endpoint: str) ->
         "steady_min_over_max_rate": min(rates) / max(rates),
         "steady_last_over_first_rate": rates[-1] / rates[0],
         "steady_live_heap_mb_min": min(heaps), "steady_live_heap_mb_max": max(heaps),
-        "values_sent": after["values_received"] - before["values_received"],
+        "values_sent": after["values_received"] - before["values_received"], "distinct": distinct,
+        "values_sent_per_distinct": (after["values_received"] - before["values_received"]) / distinct,
         "invocations": after["invocations"] - before["invocations"],
         "engine": {k: measured.metrics[k] for k in ("rows", "cache_hits", "distinct_values", "values_sent")},
     }
@@ -186,7 +188,8 @@ def write_section(results: dict, path: Path) -> None:
         lines.append(f"**{workload}**, {run['rows']:,} rows: {run['rows_per_s']:,.0f} rows/s overall; after warm-up the "
                      f"slowest slice ran at {run['steady_min_over_max_rate']:.2f}× the fastest, the last at "
                      f"{run['steady_last_over_first_rate']:.2f}× the first after warm-up; live heap {run['steady_live_heap_mb_min']:.0f}–"
-                     f"{run['steady_live_heap_mb_max']:.0f} MB; {run['values_sent']:,} values sent.")
+                     f"{run['steady_live_heap_mb_max']:.0f} MB; {run['values_sent']:,} values sent for {run['distinct']:,} distinct "
+                     f"({run['values_sent_per_distinct']:.3f} per distinct) with `cache.maxEntries` {results['cache_max_entries']:,}.")
         lines.append("")
         lines.append(f"| slice ({run['slice_rows']:,} rows) | rows/s | live heap after (MB) |")
         lines.append("|---|---|---|")
@@ -220,6 +223,7 @@ def main() -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--local-cluster", action="store_true", help="also run two executors (local-cluster)")
     parser.add_argument("--cluster-rows", type=int, default=10_000_000)
+    parser.add_argument("--cache-entries", type=int, default=100_000, help="spark.tegridy.cache.maxEntries")
     parser.add_argument("--out", default=str(REPO / "docs"))
     args = parser.parse_args()
     if args.rows % args.slice_rows or args.slice_rows % TASKS_PER_SLICE:
@@ -231,13 +235,13 @@ def main() -> int:
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     service, endpoint = start_service(20)
-    results: dict = {"machine": machine(), "latency_ms": 20, "long": {}}
+    results: dict = {"machine": machine(), "latency_ms": 20, "cache_max_entries": args.cache_entries, "long": {}}
     try:
         if args.workloads:
             spark = tegridy_tokens.configure_spark(
                 SparkSession.builder.master("local[2]").appName("tegridy-scale")
                 .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "4g"),
-                function_name="tegridy-tokens", endpoint=endpoint).getOrCreate()
+                function_name="tegridy-tokens", endpoint=endpoint, cache_max_entries=args.cache_entries).getOrCreate()
             spark.sparkContext.setLogLevel("ERROR")
             try:
                 for workload in args.workloads.split(","):

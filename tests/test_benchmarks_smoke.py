@@ -38,7 +38,7 @@ def test_scale_harness_smoke(tmp_path):
     run = json.loads((tmp_path / "benchmarks_scale.json").read_text())["long"]["repeated"]
     assert [s["slice"] for s in run["slices"]] == [1, 2, 3, 4]
     assert all(s["rows_per_s"] > 0 and s["live_heap_mb"] > 0 for s in run["slices"])
-    assert run["values_sent"] == 20_000
+    assert run["distinct"] == 20_000 and run["values_sent"] == 20_000
     assert run["engine"]["rows"] == 400_000
     assert "<!-- scale:begin -->" in (tmp_path / "benchmarks.md").read_text()
 
