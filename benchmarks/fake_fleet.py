@@ -30,7 +30,8 @@ UNIQUE = "concat('{p}uniq', id, '@example.com')"  # run.py's unique workload
 
 
 sys.path.insert(0, str(HERE))
-from service_throughput import cpu_seconds, write_between_markers  # noqa: E402
+from doc_markers import write_between_markers  # noqa: E402
+from service_throughput import cpu_seconds  # noqa: E402
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from doc_markers import write_between_markers  # noqa: E402
 BEGIN, END = "<!-- bench:ingest:begin -->", "<!-- bench:ingest:end -->"
 PII = {"email": "default", "ssn": "default", "phone": "default"}
 
@@ -156,12 +157,7 @@ def write_table(s: dict, markdown: Path) -> None:
                     f"{', '.join(str(x) for x in r['output_files_mb'])} |")
     table = "\n".join(rows) + (f"\n\n{s['files']} files, {s['rows']:,} rows, {s['input_mb']:.0f} MB of NDJSON; "
                                f"tokenized / plain time: **{s['cost_ratio']:.2f}×** (median of {s['reps']}).")
-    text = markdown.read_text() if markdown.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN) + len(BEGIN)] + "\n" + table + "\n" + text[text.index(END):]
-    else:
-        text += f"\n{BEGIN}\n{table}\n{END}\n"
-    markdown.write_text(text)
+    write_between_markers(markdown, BEGIN, END, table, missing="")
 
 
 if __name__ == "__main__":

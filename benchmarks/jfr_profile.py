@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import start_service  # noqa: E402
-from service_throughput import write_between_markers  # noqa: E402
+from doc_markers import write_between_markers  # noqa: E402
 
 
 def record(recording: Path) -> None:

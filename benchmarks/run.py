@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from service_throughput import write_between_markers  # noqa: E402
+from doc_markers import write_between_markers  # noqa: E402
 
 # name -> (rows, SQL expression of the value over `id`, with {p} for the repetition's prefix)
 WORKLOADS = {
@@ -240,14 +240,8 @@ def write_table(results: dict, path: Path) -> None:
             lines.append(f"| {workload} | {system} | {r['rows']:,.0f} | {r['rows_per_s']:,.0f} | {sha2 / r['rows_per_s']:.2f}× | "
                          f"{fmt(r['invocations'])} | {fmt(r['values_sent'])} | {fmt(r['bytes_sent'])} | {fmt(r.get('bytes_received'))} | "
                          f"{fmt(r['latency_ms_p95'], '{:.1f}')} | {r['heap_used_mb']:.0f} |")
-    table = "\n".join(lines)
-    begin, end = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
-    if begin not in text:
-        text += f"\n{begin}\n{end}\n"
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
+    write_between_markers(path, "<!-- bench:table:begin -->", "<!-- bench:table:end -->", "\n".join(lines),
+                          missing="" if path.exists() else "# Benchmarks")
 
 
 def targets(results: dict, fleet: dict | None) -> list[tuple[str, str, str, bool | None]]:

@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from doc_markers import write_between_markers  # noqa: E402
 from run import machine, service_stats, start_service  # noqa: E402
 
 TASKS_PER_SLICE = 10
@@ -206,14 +207,8 @@ def write_section(results: dict, path: Path) -> None:
         for e in cluster["executors"]:
             lines.append(f"| {e['executor']} | {e['tasks']} | {e['rows']:,} | {e['task_time_s']:.1f} | "
                          f"{e['rows_per_task_s']:,.0f} | {e['peak_heap_mb']:.0f} |")
-    text = path.read_text()
-    begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
-    block = begin + "\n" + "\n".join(lines) + "\n" + end
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text += "\n## Scale (issue 15 §4: `make bench-scale`)\n\n" + block + "\n"
-    path.write_text(text)
+    write_between_markers(path, "<!-- scale:begin -->", "<!-- scale:end -->", "\n".join(lines),
+                          missing="## Scale (issue 15 §4: `make bench-scale`)")
 
 
 def main() -> int:

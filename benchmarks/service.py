@@ -137,7 +137,7 @@ def main() -> int:
     kept = json.loads(figures.read_text()) if figures.exists() else {}
     # service_throughput.py's part of the file stays.
     figures.write_text(json.dumps({**results, **{k: v for k, v in kept.items() if k == "throughput"}}, indent=2) + "\n")
-    from service_throughput import write_between_markers
+    from doc_markers import write_between_markers
 
     write_between_markers(args.out / "benchmarks.md", START, END, table(results))
     print(table(results))

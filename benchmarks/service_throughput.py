@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from doc_markers import write_between_markers
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BATCH = 500
@@ -159,13 +161,6 @@ def table(rows: list[dict]) -> str:
                      f"| {r['values_per_s_per_worker']:,} | {r['server_cpu_s']} | {r['values_per_server_cpu_s']:,} "
                      f"| {TARGETS[r['mode']]:,} | {r['load_average_1m_before']} |")
     return "\n".join(lines)
-
-
-def write_between_markers(markdown: Path, start: str, end: str, table_text: str) -> None:
-    """Replaces what lies between the two marker lines of a Markdown file (left alone without them)."""
-    text = markdown.read_text() if markdown.exists() else ""
-    if start in text and end in text:
-        markdown.write_text(text[:text.index(start) + len(start)] + "\n" + table_text + "\n" + text[text.index(end):])
 
 
 def main() -> int:
