@@ -51,17 +51,11 @@ object Settings {
     300000L, 0L, 86400000L, "time budget in milliseconds for all attempts of one batch")
   val RetryItemAttempts: Setting[Int] = int("spark.tegridy.retry.itemAttempts", "retry_item_attempts", 3, 1, 100,
     "attempts for a value the service failed without saying whether it is retryable")
-  val OnErrorSetting: Setting[OnError] = Setting[OnError]("spark.tegridy.onError", "on_error", Some(OnError.Fail), "fail",
-    OnError.all.map(_.name).mkString(", "),
-    "fail the query, or return NULL, for a value the service refused (never for an outage)") { text =>
-    OnError.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${OnError.all.map(_.name).mkString(", ")}")
-  }
+  val OnErrorSetting: Setting[OnError] = choice("spark.tegridy.onError", "on_error", OnError.Fail, OnError.all,
+    "fail the query, or return NULL, for a value the service refused (never for an outage)")
 
-  val ProtocolSetting: Setting[WireFormat] = Setting[WireFormat]("spark.tegridy.protocol", "protocol",
-    Some(WireFormat.Tegridy), WireFormat.Tegridy.name, WireFormat.all.map(_.name).mkString(", "),
-    "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)") { text =>
-    WireFormat.all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of ${WireFormat.all.map(_.name).mkString(", ")}")
-  }
+  val ProtocolSetting: Setting[WireFormat] = choice("spark.tegridy.protocol", "protocol", WireFormat.Tegridy, WireFormat.all,
+    "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)")
 
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
@@ -90,6 +84,14 @@ object Settings {
 
   private def long(key: String, python: String, default: Long, min: Long, max: Long, doc: String): Setting[Long] =
     Setting[Long](key, python, Some(default), default.toString, s"$min – $max", doc)(text => whole(text, min, max))
+
+  /** A setting that takes one of `all`, by name, in any case. */
+  private def choice[T <: NamedChoice](key: String, python: String, default: T, all: Seq[T], doc: String): Setting[T] = {
+    val names = all.map(_.name).mkString(", ")
+    Setting[T](key, python, Some(default), default.name, names, doc) { text =>
+      all.find(_.name == text.toLowerCase(Locale.ROOT)).toRight(s"must be one of $names")
+    }
+  }
 
   private def whole(text: String, min: Long, max: Long): Either[String, Long] =
     Try(text.replace("_", "").toLong).toOption match {

@@ -63,19 +63,24 @@ final case class TegridyConf(
   }
 }
 
-/** The JSON the client speaks (`spark.tegridy.protocol`; both are in docs/protocols.md). */
-sealed abstract class WireFormat(val name: String) extends Serializable { // Serializable: see Operation
+/**
+ * A setting's value that is one of a few names (`choice` in Settings). Serializable: it travels to
+ * executors inside TegridyConf, and on Scala 2.12 an abstract base must be for its case objects
+ * to deserialize (see Operation).
+ */
+abstract class NamedChoice(val name: String) extends Serializable {
   override def toString: String = name
 }
+
+/** The JSON the client speaks (`spark.tegridy.protocol`; both are in docs/protocols.md). */
+sealed abstract class WireFormat(name: String) extends NamedChoice(name)
 object WireFormat {
   case object Tegridy extends WireFormat("tegridy")
   case object Redshift extends WireFormat("redshift")
   val all: Seq[WireFormat] = Seq(Tegridy, Redshift)
 }
 
-sealed abstract class OnError(val name: String) extends Serializable { // Serializable: see Operation
-  override def toString: String = name
-}
+sealed abstract class OnError(name: String) extends NamedChoice(name)
 object OnError {
   case object Fail extends OnError("fail")
   case object Null extends OnError("null")
