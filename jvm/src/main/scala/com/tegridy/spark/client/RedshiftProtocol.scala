@@ -1,13 +1,13 @@
 package com.tegridy.spark.client
 
-import java.io.ByteArrayOutputStream
 import java.nio.charset.StandardCharsets.UTF_8
 import java.util.UUID
 
 import scala.collection.mutable.ArrayBuffer
 
-import com.fasterxml.jackson.core.{JsonEncoding, JsonFactory, JsonParser, JsonToken}
+import com.fasterxml.jackson.core.{JsonParser, JsonToken}
 
+import com.tegridy.spark.client.WireProtocol.{expect, read, write}
 import com.tegridy.spark.config.RedshiftCaller
 import com.tegridy.spark.errors.TegridyProtocolViolation
 
@@ -27,8 +27,6 @@ import com.tegridy.spark.errors.TegridyProtocolViolation
  * `json.dumps(...)`, as AWS's own examples do). Detokenize is the same shape, tokens in.
  */
 object RedshiftProtocol {
-  private val json = new JsonFactory()
-
   /** The request's bytes without any value: field names and punctuation, a UUID, and room for two numbers. */
   private val FixedRequestBytes: Long = ("""{"request_id":"","cluster":"","user":"","database":"",""" +
     """"external_function":"","query_id":,"num_records":,"arguments":[]}""").length + 36L + 20L + 10L
@@ -44,34 +42,29 @@ object RedshiftProtocol {
   }
 
   /** One request for `keys` (FormattedValue), in order, from `caller` for the batch's `context`. */
-  def request(keys: IndexedSeq[String], caller: RedshiftCaller, context: CallContext): Array[Byte] = {
-    val bytes = new ByteArrayOutputStream(256)
-    val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
-    try {
-      val withFormats = WireProtocol.hasFormats(keys)
-      generator.writeStartObject()
-      generator.writeStringField("request_id", UUID.randomUUID().toString)
-      generator.writeStringField("cluster", caller.cluster)
-      generator.writeStringField("user", caller.user)
-      generator.writeStringField("database", caller.database)
-      generator.writeStringField("external_function", context.function)
-      context.queryId match {
-        case Some(id) => generator.writeNumberField("query_id", id)
-        case None => generator.writeNullField("query_id") // evaluated outside any SQL execution
-      }
-      generator.writeNumberField("num_records", keys.size)
-      generator.writeArrayFieldStart("arguments")
-      keys.foreach { key =>
-        val (format, value) = FormattedValue.decode(key)
-        generator.writeStartArray()
-        generator.writeString(value)
-        if (withFormats) generator.writeString(format.getOrElse(FormattedValue.Default))
-        generator.writeEndArray()
-      }
+  def request(keys: IndexedSeq[String], caller: RedshiftCaller, context: CallContext): Array[Byte] = write { generator =>
+    val withFormats = WireProtocol.hasFormats(keys)
+    generator.writeStartObject()
+    generator.writeStringField("request_id", UUID.randomUUID().toString)
+    generator.writeStringField("cluster", caller.cluster)
+    generator.writeStringField("user", caller.user)
+    generator.writeStringField("database", caller.database)
+    generator.writeStringField("external_function", context.function)
+    context.queryId match {
+      case Some(id) => generator.writeNumberField("query_id", id)
+      case None => generator.writeNullField("query_id") // evaluated outside any SQL execution
+    }
+    generator.writeNumberField("num_records", keys.size)
+    generator.writeArrayFieldStart("arguments")
+    keys.foreach { key =>
+      val (format, value) = FormattedValue.decode(key)
+      generator.writeStartArray()
+      generator.writeString(value)
+      if (withFormats) generator.writeString(format.getOrElse(FormattedValue.Default))
       generator.writeEndArray()
-      generator.writeEndObject()
-    } finally generator.close()
-    bytes.toByteArray
+    }
+    generator.writeEndArray()
+    generator.writeEndObject()
   }
 
   /**
@@ -133,9 +126,8 @@ object RedshiftProtocol {
   }
 
   /** Runs `body` on the response object, unwrapping a JSON string that holds it. */
-  private def readObject(payload: Array[Byte])(body: JsonParser => Unit): Unit = {
-    val parser = json.createParser(payload)
-    try {
+  private def readObject(payload: Array[Byte])(body: JsonParser => Unit): Unit =
+    read(payload) { parser =>
       parser.nextToken() match {
         case JsonToken.START_OBJECT => body(parser)
         case JsonToken.VALUE_STRING =>
@@ -144,13 +136,5 @@ object RedshiftProtocol {
           readObject(inner)(body)
         case _ => throw new TegridyProtocolViolation("the response is not a JSON object (nor a JSON string holding one)")
       }
-    } catch {
-      case e: com.fasterxml.jackson.core.JsonProcessingException =>
-        // Jackson's message can quote the payload; keep only where it broke.
-        throw new TegridyProtocolViolation(s"the response is not valid JSON (at byte ${e.getLocation.getByteOffset})")
-    } finally parser.close()
-  }
-
-  private def expect(condition: Boolean, problem: => String): Unit =
-    if (!condition) throw new TegridyProtocolViolation(problem)
+    }
 }

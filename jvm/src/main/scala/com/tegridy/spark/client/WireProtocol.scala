@@ -233,14 +233,16 @@ object WireProtocol {
     found
   }
 
-  private def write(body: JsonGenerator => Unit): Array[Byte] = {
+  /** A JSON document written by `body` (also RedshiftProtocol's). */
+  private[client] def write(body: JsonGenerator => Unit): Array[Byte] = {
     val bytes = new ByteArrayOutputStream(256)
     val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
     try body(generator) finally generator.close()
     bytes.toByteArray
   }
 
-  private def read(payload: Array[Byte])(body: JsonParser => Unit): Unit = {
+  /** Runs `body` on a parser of `payload`; invalid JSON is a protocol violation that quotes none of it. */
+  private[client] def read(payload: Array[Byte])(body: JsonParser => Unit): Unit = {
     val parser = json.createParser(payload)
     try body(parser)
     catch {
@@ -250,6 +252,6 @@ object WireProtocol {
     } finally parser.close()
   }
 
-  private def expect(condition: Boolean, problem: => String): Unit =
+  private[client] def expect(condition: Boolean, problem: => String): Unit =
     if (!condition) throw new TegridyProtocolViolation(problem)
 }
