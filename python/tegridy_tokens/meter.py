@@ -53,7 +53,7 @@ def metrics(spark: Any, reset: bool = False) -> dict[str, float]:
     executors (reported as each task finishes): `rows`, `distinct_values`, `cache_hits`,
     `shared_in_flight`, `invocations`, `values_sent`, `retries`, `throttles`, `errors`,
     `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns`, `rows_unbatched`,
-    `retries_*` by cause (ints); `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per
+    `rows_waited` (rows held in a task's buffer while answers came), `retries_*` by cause (ints); `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per
     invocation, from a histogram); and the derived `cache_hit_rate`, `error_rate`,
     `avg_batch_size`, `throughput_rows_per_s` (floats).
 

@@ -72,10 +72,15 @@ case class BatchTokenizeExec(arguments: Seq[Expression], functions: Seq[Option[T
   /**
    * Generated (the per-row work is in [[TokenizeTask]]; this is only the plumbing):
    * {{{
-   *   task.restoreInputFile();          // a row last emitted from the FIFO left its file in place
+   *   if (task.hasWaiting()) { if (drain(false)) return; }   // answered rows first, before reading on
+   *   else task.restoreInputFile();     // a row last emitted from the FIFO left its file in place
    *   <child's loop, each row through doConsume>
    *   if (drain(true)) return;          // the input has ended: the rows still waiting, in order
    * }}}
+   * The parent takes one row per call (`shouldStop()`), so without the first line each call
+   * would read one row into the FIFO and emit one from it: once a row had waited, every later row
+   * of the task would be copied through the FIFO. Draining first lets it empty as soon as its
+   * answers are in, and rows then go on from the child's loop again.
    */
   override protected def doProduce(ctx: CodegenContext): String = {
     val openerTerm = ctx.addReferenceObj("tokenizeOpener", opener, classOf[TokenizeTaskOpener].getName)
@@ -83,7 +88,11 @@ case class BatchTokenizeExec(arguments: Seq[Expression], functions: Seq[Option[T
       v => s"$v = $openerTerm.open();", forceInline = true)
     val childLoop = child.asInstanceOf[CodegenSupport].produce(ctx, this)
     s"""
-       |$taskTerm.restoreInputFile();
+       |if ($taskTerm.hasWaiting()) {
+       |  if ($drainTerm(false)) return;
+       |} else {
+       |  $taskTerm.restoreInputFile();
+       |}
        |$childLoop
        |if ($drainTerm(true)) return;
      """.stripMargin

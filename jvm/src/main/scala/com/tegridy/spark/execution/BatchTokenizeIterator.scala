@@ -39,13 +39,17 @@ final class BatchTokenizeIterator(
       if (task.passes) return emit(row) // nothing to wait for: no copy, no buffer
       task.enqueue(row)
     }
-    // Let batches fill while the head waits: read ahead up to the FIFO's bounds.
-    while (!task.isFull && inputHasNext) {
+    // Let batches fill while the head waits: read ahead up to the FIFO's bounds. Only while it
+    // waits: an answered head goes out first, so the FIFO empties once its answers are in and
+    // rows pass without a copy again (reading ahead regardless kept it full to the task's end).
+    var head = task.nextWaiting(inputEnded = false)
+    while (head == null && inputHasNext) {
       val row = input.next()
       lookUp(row)
       task.enqueue(row)
+      head = task.nextWaiting(inputEnded = false) // the head once answered, or once the FIFO is full
     }
-    emit(task.nextWaiting(inputEnded = true))
+    emit(if (head != null) head else task.nextWaiting(inputEnded = true))
   }
 
   private def inputHasNext: Boolean = {

@@ -86,6 +86,7 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
   private var current = new Array[AnyRef](callCount)
   private var currentAnswered = true
   private var rows = 0L // counted here, added to `stats` at close: no atomic operation per row
+  private var rowsWaited = 0L
   private var closed = false
 
   def beginRow(): Unit = {
@@ -138,6 +139,7 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
     }
     waiting.add(new WaitingRow(copy, current, bytes, SparkInternals.inputFileBlockCell().get()))
     waitingBytes += bytes
+    rowsWaited += 1
     current = new Array[AnyRef](callCount)
   }
 
@@ -161,7 +163,7 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
     waiting.poll()
     waitingBytes -= head.bytes
     if (waiting.isEmpty) {
-      collectors.foreach(_.forgetWindow()) // every slot is answered by now
+      // (The window is kept: it is also the cheapest way to the token of a value seen before.)
       // The consumer took all we read while we were waiting: read further. (A FIFO emptied by
       // answers arriving says nothing of what the consumer wants: a LIMIT keeps its bound.)
       if (pressed) readAhead = math.min(rowCap, readAhead * 4)
@@ -188,6 +190,7 @@ final class TokenizeTask(functions: Seq[Option[TokenCall]], stats: TegridyStats,
   def close(): Unit = if (!closed) {
     closed = true
     stats.add(Counter.Rows, rows)
+    stats.add(Counter.RowsWaited, rowsWaited)
     try collectors.foreach(_.cancelAll())
     finally {
       waiting.clear()

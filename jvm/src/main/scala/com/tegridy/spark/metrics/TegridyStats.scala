@@ -101,10 +101,11 @@ object TegridyStats {
     case object RetriesItem extends Counter(20, "retries_item", "retries of values the service failed alone")
     case object TaskNanos extends Counter(21, "task_time_ns", "time of the tasks in BatchTokenize (ns)", work = true)
     case object Redacted extends Counter(22, "redacted", "rows safe_detokenize redacted (access denied)", work = true)
+    case object RowsWaited extends Counter(23, "rows_waited", "rows copied to wait for their answers (or behind a row that waits)", work = true)
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
       BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
       RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
-      RetriesItem, TaskNanos, Redacted)
+      RetriesItem, TaskNanos, Redacted, RowsWaited)
   }
 }

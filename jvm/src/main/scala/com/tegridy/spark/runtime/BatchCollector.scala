@@ -56,7 +56,7 @@ final class BatchCollector(
       val seen = window.get(value)
       if (seen != null) return seen
       // Bounded: forgetting only costs dedup, since the runtime's in-flight map still shares requests.
-      if (window.isFull) window.clear()
+      if (window.isFull || !window.wouldHold(value)) window.clear()
     }
     val slot =
       if (BlankValues.isBlank(value)) { stats.increment(Counter.NullsOrBlanks); new Slot(null).settle(value.clone()) }
@@ -70,7 +70,7 @@ final class BatchCollector(
           else claim(new Slot(key))
         }
       }
-    if (windowed) window.put(value, slot)
+    if (windowed && window.wouldHold(value)) window.put(value, slot) // (a value too long for it goes unwindowed)
     slot
   }
 
@@ -124,9 +124,6 @@ final class BatchCollector(
       jobs.clear(); jobs ++= pending
     }
   }
-
-  /** Window entries are only useful while rows that hold them wait. */
-  def forgetWindow(): Unit = if (windowed) window.clear()
 
   /** At task end: stop this task's requests; whoever shares them asks again. */
   def cancelAll(): Unit = {

@@ -26,9 +26,16 @@ final class Slot private[runtime] (val key: String) {
     this
   }
 
-  /** Its answer is here: taking it will not wait. */
+  /**
+   * Its answer is here: taking it will not wait. A token that has arrived settles the slot on the
+   * way (on the task thread, the slot's only user), so that the many rows that wait on the same
+   * value read the settled result instead of unwrapping the future again, row after row.
+   */
   def isAnswered: Boolean = settled || (future != null && future.isDone && !future.isCompletedExceptionally &&
-    (future.getNow(Answer.Abandoned) ne Answer.Abandoned))
+    (future.getNow(Answer.Abandoned) match {
+      case Answer.Token(text) => settle(UTF8String.fromString(text)); true
+      case answer => answer ne Answer.Abandoned
+    }))
 }
 
 object Slot {

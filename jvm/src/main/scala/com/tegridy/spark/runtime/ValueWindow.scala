@@ -6,11 +6,16 @@ import org.apache.spark.unsafe.types.UTF8String
 
 /**
  * A task's window: value bytes -> the [[Slot]] that answers them, as an open-addressing table
- * (parallel arrays of hash, key offset and length, and slot; linear probing) whose keys' bytes
- * sit end to end in one array. The per-row lookup of the repeated path is a hash of the bytes, an
- * int compare and, on a match, one compare of contiguous bytes: no node, no key object to chase
- * (JFR: the key compare was the top frame while keys were UTF8String objects). Holds at most
- * `capacity` entries; the caller clears it when full.
+ * (linear probing) over one array of keys laid end to end.
+ *
+ * The per-row lookup of the repeated path is what this is shaped for, and its cost is cache
+ * misses, not instructions (JFR: with hash, offset, length and slot in four parallel arrays, each
+ * lookup touched five scattered cache lines and `get` was a third of the task's samples). So a
+ * table place is one `long`, the key's hash and where the key sits; the key is stored as
+ * [length, entry number, bytes] so that the length check and the byte compare read one place;
+ * the entry number finds the slot in a small array filled in insertion order. A hit reads the
+ * table, the key and the slot: three places. Holds at most `capacity` entries and 64 MB of keys;
+ * the caller clears it when full ([[isFull]], [[wouldHold]]).
  */
 final class ValueWindow(val capacity: Int) {
   import ValueWindow._
@@ -18,16 +23,15 @@ final class ValueWindow(val capacity: Int) {
   require(capacity > 0, s"a window holds at least one value, not $capacity")
 
   // Power-of-two table at most half full; starts small and doubles up to its bound.
+  // A place: hash in the high 32 bits, the key's offset in `keys` + 1 in the low 32 (0: empty).
   private val maxTableSize = Integer.highestOneBit(math.max(2, capacity) * 2 - 1) * 2
-  private var hashes = new Array[Int](math.min(64, maxTableSize))
-  private var offsets = new Array[Int](hashes.length)
-  private var lengths = new Array[Int](hashes.length)
-  private var slots = new Array[Slot](hashes.length) // null: an empty place
-  // Where the entries sit, in insertion order: clearing and growing touch only these.
-  private var used = new Array[Int](math.min(hashes.length / 2, capacity))
+  private var table = new Array[Long](math.min(64, maxTableSize))
+  // By entry number (insertion order): its slot and its place in the table (clearing touches only these).
+  private var slots = new Array[Slot](math.min(32, capacity))
+  private var places = new Array[Int](slots.length)
   private var count = 0
-  private var keyBytes = new Array[Byte](InitialKeyBytes)
-  private var keyBytesUsed = 0
+  private var keys = new Array[Byte](InitialKeyBytes)
+  private var keysUsed = 0
 
   def size: Int = count
   def isFull: Boolean = count >= capacity
@@ -36,12 +40,18 @@ final class ValueWindow(val capacity: Int) {
   def get(value: UTF8String): Slot = {
     val hash = value.hashCode()
     val length = value.numBytes()
-    val mask = hashes.length - 1
+    val mask = table.length - 1
     var i = hash & mask
-    while (slots(i) != null) {
-      if (hashes(i) == hash && lengths(i) == length && ByteArrayMethods.arrayEquals(value.getBaseObject,
-          value.getBaseOffset, keyBytes, Platform.BYTE_ARRAY_OFFSET + offsets(i), length)) return slots(i)
+    var place = table(i)
+    while (place != 0L) {
+      if ((place >>> 32).toInt == hash) {
+        val at = Platform.BYTE_ARRAY_OFFSET + (place.toInt - 1)
+        if (Platform.getInt(keys, at) == length &&
+            ByteArrayMethods.arrayEquals(value.getBaseObject, value.getBaseOffset, keys, at + HeaderBytes, length))
+          return slots(Platform.getInt(keys, at + 4))
+      }
       i = (i + 1) & mask
+      place = table(i)
     }
     null
   }
@@ -50,61 +60,78 @@ final class ValueWindow(val capacity: Int) {
   def put(value: UTF8String, slot: Slot): Unit = {
     if (isFull) throw new IllegalStateException(s"the window is full ($capacity values): clear it first")
     if (slot == null) throw new IllegalArgumentException("a window entry needs a slot")
-    if ((count + 1) * 2 > hashes.length) grow()
-    val length = value.numBytes()
-    if (keyBytesUsed.toLong + length > keyBytes.length) {
-      val larger = new Array[Byte](math.max(keyBytesUsed + length, math.min(Int.MaxValue - 16L, 2L * keyBytes.length).toInt))
-      System.arraycopy(keyBytes, 0, larger, 0, keyBytesUsed)
-      keyBytes = larger
+    if ((count + 1) * 2 > table.length) grow()
+    if (count == slots.length) {
+      val larger = math.min(capacity.toLong, 2L * slots.length).toInt
+      slots = java.util.Arrays.copyOf(slots, larger)
+      places = java.util.Arrays.copyOf(places, larger)
     }
-    Platform.copyMemory(value.getBaseObject, value.getBaseOffset, keyBytes, Platform.BYTE_ARRAY_OFFSET + keyBytesUsed, length)
-    insert(value.hashCode(), keyBytesUsed, length, slot)
-    keyBytesUsed += length
+    val length = value.numBytes()
+    // Entries start 8-aligned, so the header's ints are aligned reads.
+    val entryBytes = HeaderBytes + ((length + 7) & ~7)
+    if (keysUsed.toLong + entryBytes > MaxKeyBytes) {
+      throw new IllegalStateException(s"the window's keys would pass ${MaxKeyBytes >> 20} MB: clear it first")
+    }
+    if (keysUsed + entryBytes > keys.length) {
+      val larger = new Array[Byte](math.max(keysUsed + entryBytes, math.min(MaxKeyBytes.toLong, 2L * keys.length).toInt))
+      System.arraycopy(keys, 0, larger, 0, keysUsed)
+      keys = larger
+    }
+    val at = Platform.BYTE_ARRAY_OFFSET + keysUsed
+    Platform.putInt(keys, at, length)
+    Platform.putInt(keys, at + 4, count)
+    Platform.copyMemory(value.getBaseObject, value.getBaseOffset, keys, at + HeaderBytes, length)
+    slots(count) = slot
+    places(count) = insert((value.hashCode().toLong << 32) | (keysUsed + 1).toLong)
+    count += 1
+    keysUsed += entryBytes
   }
+
+  /** Whether `value`'s bytes fit with the keys stored (the byte bound; the entry bound is [[isFull]]). */
+  def wouldHold(value: UTF8String): Boolean = keysUsed.toLong + HeaderBytes + value.numBytes() + 7 <= MaxKeyBytes
 
   def clear(): Unit = {
     var k = 0
     while (k < count) {
-      slots(used(k)) = null
+      table(places(k)) = 0L
+      slots(k) = null
       k += 1
     }
     count = 0
-    keyBytesUsed = 0
-    if (keyBytes.length > RetainedKeyBytes) keyBytes = new Array[Byte](InitialKeyBytes) // a burst of long values
+    keysUsed = 0
+    if (keys.length > RetainedKeyBytes) keys = new Array[Byte](InitialKeyBytes) // a burst of long values
   }
 
-  private def insert(hash: Int, offset: Int, length: Int, slot: Slot): Unit = {
-    val mask = hashes.length - 1
-    var i = hash & mask
-    while (slots(i) != null) i = (i + 1) & mask
-    hashes(i) = hash
-    offsets(i) = offset
-    lengths(i) = length
-    slots(i) = slot
-    used(count) = i
-    count += 1
+  /** Places `entry` in the table; returns where. */
+  private def insert(entry: Long): Int = {
+    val mask = table.length - 1
+    var i = (entry >>> 32).toInt & mask
+    while (table(i) != 0L) i = (i + 1) & mask
+    table(i) = entry
+    i
   }
 
   private def grow(): Unit = {
-    val (oldHashes, oldOffsets, oldLengths, oldSlots, oldUsed, oldCount) = (hashes, offsets, lengths, slots, used, count)
-    val size = math.min(maxTableSize, hashes.length * 2)
-    hashes = new Array[Int](size)
-    offsets = new Array[Int](size)
-    lengths = new Array[Int](size)
-    slots = new Array[Slot](size)
-    used = new Array[Int](math.min(size / 2, capacity))
-    count = 0
-    var k = 0
-    while (k < oldCount) {
-      val i = oldUsed(k)
-      insert(oldHashes(i), oldOffsets(i), oldLengths(i), oldSlots(i))
-      k += 1
+    val old = table
+    table = new Array[Long](math.min(maxTableSize, old.length * 2))
+    var i = 0
+    while (i < old.length) {
+      val entry = old(i)
+      if (entry != 0L) {
+        val number = Platform.getInt(keys, Platform.BYTE_ARRAY_OFFSET + (entry.toInt - 1) + 4)
+        places(number) = insert(entry)
+      }
+      i += 1
     }
   }
 }
 
 private object ValueWindow {
+  /** Before a key's bytes: its length and its entry number. */
+  val HeaderBytes = 8
   val InitialKeyBytes = 4096
   /** Key storage above this, left by a burst of long values, is let go when the window is cleared. */
   val RetainedKeyBytes: Int = 16 * 1024 * 1024
+  /** The keys' bytes are bounded like the task's FIFO: a task holds at most this many per window. */
+  val MaxKeyBytes: Int = 64 * 1024 * 1024
 }

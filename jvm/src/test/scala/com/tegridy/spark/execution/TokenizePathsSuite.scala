@@ -7,6 +7,8 @@ import org.apache.spark.sql.DataFrame
 import org.apache.spark.sql.execution.WholeStageCodegenExec
 import org.scalatest.funsuite.AnyFunSuite
 
+import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
+import com.tegridy.spark.metrics.TegridyStats.Counter
 import com.tegridy.spark.testing.{FakeLambda, LocalSparkSession}
 
 /**
@@ -19,6 +21,8 @@ class TokenizePathsSuite extends AnyFunSuite with LocalSparkSession {
   private def inCodegen(df: DataFrame): Boolean =
     df.queryExecution.executedPlan.collect { case stage: WholeStageCodegenExec => stage }
       .exists(_.child.find(_.isInstanceOf[BatchTokenizeExec]).nonEmpty)
+
+  private def stats(): TegridyStats = TegridyAccumulator.forContext(spark.sparkContext).value.copy()
 
   private def hasExec(df: DataFrame): Boolean =
     df.queryExecution.executedPlan.find(_.isInstanceOf[BatchTokenizeExec]).nonEmpty
@@ -117,6 +121,25 @@ class TokenizePathsSuite extends AnyFunSuite with LocalSparkSession {
         }
       }
       assert(!lambda.sentValues.exists(_.trim.isEmpty))
+    }
+
+    test(s"once the answers are in, rows stop waiting: only those read meanwhile are copied ($mode)") {
+      lambda.reset()
+      lambda.respond = values => FakeLambda.Reply(200, Map.empty, lambda.tokenizeBody(values), delayMs = 200)
+      val before = stats()
+      onPath(codegen) {
+        // The FIFO's bound here: max(1024, 2 x batch.maxRows x maxInFlight) = 1024 rows.
+        withConf("spark.tegridy.batch.maxRows" -> "10", "spark.tegridy.maxInFlight" -> "2") {
+          val rows = query(s"SELECT id, tegridy_tokenize_hp(concat('settle-$tag-', id % 5)) AS t FROM range(0, 30000, 1, 1)",
+            codegen).collect()
+          assert(rows.map(_.getLong(0)).toSeq == (0L until 30000L))
+          assert(rows.forall(r => r.getString(1) == s"T(settle-$tag-${r.getLong(0) % 5})"))
+        }
+      }
+      val waited = stats().get(Counter.RowsWaited) - before.get(Counter.RowsWaited)
+      // Before the FIFO drained ahead of reading on, each later row went in as one came out: all 30,000 waited.
+      assert(waited >= 1 && waited <= 1100, s"$waited of 30,000 rows waited")
+      assert(lambda.sentValues.size == 5)
     }
 
     test(s"LIMIT stops early without sending the rest ($mode)") {

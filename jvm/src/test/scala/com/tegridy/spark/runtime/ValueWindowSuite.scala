@@ -58,6 +58,28 @@ class ValueWindowSuite extends AnyFunSuite {
     assert(window.get(utf8("v2")) eq again)
   }
 
+  test("cleared after growing, it forgets every entry it moved, and values of every length come back") {
+    val window = new ValueWindow(10000)
+    (0 until 5000).foreach(i => window.put(utf8(s"first-$i"), new Slot(s"$i"))) // grows the table several times
+    window.clear()
+    assert((0 until 5000).forall(i => window.get(utf8(s"first-$i")) == null))
+    // Lengths 0 to 40 (keys are stored 8-aligned): each found by its own bytes, not its neighbour's.
+    val values = (0 to 40).map(n => "x" * n) ++ (0 until 3000).map(i => s"second-$i")
+    val slots = values.map(v => new Slot(v))
+    values.zip(slots).foreach { case (v, slot) => window.put(utf8(v), slot) }
+    assert(values.zip(slots).forall { case (v, slot) => window.get(utf8(v)) eq slot })
+  }
+
+  test("bounded in bytes too: a value that would pass 64 MB of keys is refused, and says so without the value") {
+    val window = new ValueWindow(10)
+    window.put(utf8("small"), new Slot("s"))
+    val huge = UTF8String.fromBytes(Array.fill[Byte](64 * 1024 * 1024)('q'.toByte))
+    assert(window.wouldHold(utf8("another")) && !window.wouldHold(huge))
+    val refused = intercept[IllegalStateException](window.put(huge, new Slot("h")))
+    assert(refused.getMessage.contains("64 MB") && !refused.getMessage.contains("qqq"))
+    assert(window.get(utf8("small")) != null && window.size == 1)
+  }
+
   test("a window must hold at least one value") {
     assert(intercept[IllegalArgumentException](new ValueWindow(0)).getMessage.contains("at least one"))
   }
