@@ -17,11 +17,14 @@ def test_benchmark_harness_smoke(tmp_path):
     results = json.loads((tmp_path / "benchmarks.json").read_text())
     assert set(results["workloads"]) == {"repeated", "unique", "zipf", "1kb"}
     for workload, systems in results["workloads"].items():
-        assert set(systems) == {"tegridy", "pandas_udf", "sha2", "row_udf"}
+        assert set(systems) == {"tegridy", "pandas_udf", "sha2", "row_udf", "plain"}
         assert all(r["rows_per_s"] > 0 for r in systems.values())
         # The engine batched: far fewer invocations than values, each distinct value sent once.
         assert systems["tegridy"]["invocations"] < systems["tegridy"]["values_sent"]
         assert systems["row_udf"]["invocations"] == systems["row_udf"]["values_sent"]
+        # Task CPU is read for the systems that work in the JVM only.
+        assert all(systems[s]["task_cpu_s"] > 0 for s in ("tegridy", "sha2", "plain"))
+        assert systems["pandas_udf"]["task_cpu_s"] is None
     assert results["cache_footprint"]["entries"] == 20000
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
     assert "| repeated | tegridy |" in (tmp_path / "benchmarks.md").read_text()
