@@ -82,7 +82,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     def solve(indices: IndexedSeq[Int]): Unit = {
       var pending = indices
       while (pending.nonEmpty) {
-        attemptOnce(shape, pending.map(values), stats, context) match {
+        // Pending indices are ascending, so as many as there are values means all of them: no copy.
+        val items = if (pending.length == values.length) values else pending.map(values)
+        attemptOnce(shape, items, stats, context) match {
           case Right(outcomes) =>
             val again = ArrayBuffer[Int]()
             var delay = 0L

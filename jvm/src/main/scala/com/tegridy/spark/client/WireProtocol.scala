@@ -39,13 +39,17 @@ object WireProtocol {
 
   /** An upper bound on the bytes a key (a value, and its format if any) adds to a request of `operation`. */
   def itemBytes(operation: Operation, key: String): Long = {
-    val (format, value) = FormattedValue.decode(key)
-    // {"format":"..."}, or in a detokenize request's formats list "...", plus the default "formats" for the rest
-    val formatBytes = format.map(f => f.length + 12L + 8L).getOrElse(0L)
-    jsonStringBytes(value) + formatBytes + (operation match {
+    val itemOverhead = operation match {
       case Operation.Tokenize => TokenizeItemOverhead
       case Operation.Detokenize => DetokenizeItemOverhead + 12L // a default entry in "formats" if another has one
-    })
+    }
+    if (!FormattedValue.hasFormat(key)) jsonStringBytes(key) + itemOverhead // per value: no tuple
+    else {
+      val (format, value) = FormattedValue.decode(key)
+      // {"format":"..."}, or in a detokenize request's formats list "...", plus the default "formats" for the rest
+      val formatBytes = format.map(f => f.length + 12L + 8L).getOrElse(0L)
+      jsonStringBytes(value) + formatBytes + itemOverhead
+    }
   }
 
   /**
@@ -64,14 +68,20 @@ object WireProtocol {
   }
 
   /** Keys (FormattedValue): a formatted one's item carries its "format". */
-  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
+  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write(TokenizeRequestOverhead + keys.length * 48) { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("requests")
-    keys.foreach { key =>
-      val (format, value) = FormattedValue.decode(key)
+    // Per value on the invocation thread: no tuple or closure for a default-format key.
+    val it = keys.iterator
+    while (it.hasNext) {
+      val key = it.next()
       generator.writeStartObject()
-      generator.writeStringField("data", value)
-      format.foreach(generator.writeStringField("format", _))
+      if (!FormattedValue.hasFormat(key)) generator.writeStringField("data", key)
+      else {
+        val (format, value) = FormattedValue.decode(key)
+        generator.writeStringField("data", value)
+        format.foreach(generator.writeStringField("format", _))
+      }
       generator.writeEndObject()
     }
     generator.writeEndArray()
@@ -133,7 +143,7 @@ object WireProtocol {
    * count and, where the service echoes `data`, that each echo is the value sent at that place.
    */
   def parseTokenizeResponse(payload: Array[Byte], sentKeys: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
-    val sent = sentKeys.map(k => FormattedValue.decode(k)._2) // the echo is the value itself
+    val sent = sentKeys.toArray
     val out = new Array[Either[ItemFailure, String]](sent.length)
     read(payload) { parser =>
       expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
@@ -147,7 +157,7 @@ object WireProtocol {
           var index = 0
           while (parser.nextToken() != JsonToken.END_ARRAY) {
             expect(index < sent.length, s"'responses' has more entries than the ${sent.length} requests")
-            out(index) = readTokenizeItem(parser, sent(index), index)
+            out(index) = readTokenizeItem(parser, FormattedValue.valueOf(sent(index)), index) // the echo is the value itself
             index += 1
           }
           expect(index == sent.length, s"'responses' has $index entries for ${sent.length} requests")
@@ -164,7 +174,7 @@ object WireProtocol {
     expect(parser.currentToken() == JsonToken.START_OBJECT, s"response $index is not an object")
     var success: Option[Boolean] = None
     var token: String = null
-    var echo: String = null
+    var echoDiffers = false
     var retryable: Option[Boolean] = None
     while (parser.nextToken() == JsonToken.FIELD_NAME) {
       val field = parser.currentName()
@@ -172,11 +182,11 @@ object WireProtocol {
       field match {
         case "success" =>
           expect(valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE, s"response $index: 'success' is not a boolean")
-          success = Some(valueToken == JsonToken.VALUE_TRUE)
+          success = if (valueToken == JsonToken.VALUE_TRUE) SomeTrue else SomeFalse
         case "token" if valueToken == JsonToken.VALUE_STRING => token = parser.getText
-        case "data" if valueToken == JsonToken.VALUE_STRING => echo = parser.getText
+        case "data" if valueToken == JsonToken.VALUE_STRING => echoDiffers = !textEquals(parser, sentValue)
         case "retryable" if valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE =>
-          retryable = Some(valueToken == JsonToken.VALUE_TRUE)
+          retryable = if (valueToken == JsonToken.VALUE_TRUE) SomeTrue else SomeFalse
         case _ => parser.skipChildren()
       }
     }
@@ -184,11 +194,28 @@ object WireProtocol {
       case Some(true) =>
         expect(token != null, s"response $index succeeded without a 'token' string")
         // The echo is what makes a reordered response detectable; compare, never print.
-        expect(echo == null || echo == sentValue, s"response $index echoes a different value than request $index (responses out of order?)")
+        expect(!echoDiffers, s"response $index echoes a different value than request $index (responses out of order?)")
         Right(token)
       case Some(false) => Left(ItemFailure(retryable))
       case None => throw new TegridyProtocolViolation(s"response $index has no 'success' field")
     }
+  }
+
+  private val SomeTrue = Some(true)
+  private val SomeFalse = Some(false)
+
+  /** The parser's current string equals `expected`, compared in Jackson's buffer (no String per echo). */
+  private def textEquals(parser: JsonParser, expected: String): Boolean = {
+    val length = parser.getTextLength
+    if (length != expected.length) return false
+    val chars = parser.getTextCharacters
+    val offset = parser.getTextOffset
+    var i = 0
+    while (i < length) {
+      if (chars(offset + i) != expected.charAt(i)) return false
+      i += 1
+    }
+    true
   }
 
   /** token -> value for the tokens the service found. */
@@ -234,8 +261,11 @@ object WireProtocol {
   }
 
   /** A JSON document written by `body` (also RedshiftProtocol's). */
-  private[client] def write(body: JsonGenerator => Unit): Array[Byte] = {
-    val bytes = new ByteArrayOutputStream(256)
+  private[client] def write(body: JsonGenerator => Unit): Array[Byte] = write(256)(body)
+
+  /** The same, into a buffer of `sizeHint` bytes to start with (a batch's request: no regrowing). */
+  private[client] def write(sizeHint: Int)(body: JsonGenerator => Unit): Array[Byte] = {
+    val bytes = new ByteArrayOutputStream(sizeHint)
     val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
     try body(generator) finally generator.close()
     bytes.toByteArray
