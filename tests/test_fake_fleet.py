@@ -27,6 +27,7 @@ def test_a_job_through_the_fake_fleet_gets_its_tokens(spark):
         values = [f"fake-fleet-{i}@example.com" for i in range(1_200)] + ['a "quoted" \\ value', "été"]
         frame = spark.createDataFrame([(i, v) for i, v in enumerate(values * 2)], "id long, v string").repartition(3)
         rows = frame.select("id", "v", F.expr("tegridy_tokenize_hp(v)").alias("t")).collect()
+        fleet_cpu_nanos = fleet.cpuNanos()  # its own threads' CPU, which fake_fleet.py takes out of the client's
     finally:
         spark.conf.set("spark.tegridy.lambda.endpoint", previous)
         fleet.stop()
@@ -35,3 +36,4 @@ def test_a_job_through_the_fake_fleet_gets_its_tokens(spark):
     assert len({row.t for row in rows}) == len(values)
     assert len(values) <= fleet.valuesReceived() <= 2 * len(values)
     assert fleet.invocations() >= len(values) // 500
+    assert fleet_cpu_nanos > 0

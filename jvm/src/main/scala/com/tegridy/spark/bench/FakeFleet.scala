@@ -1,6 +1,7 @@
 package com.tegridy.spark.bench
 
 import java.io.ByteArrayOutputStream
+import java.lang.management.ManagementFactory
 import java.net.InetSocketAddress
 import java.nio.charset.StandardCharsets
 import java.util.concurrent.{Executors, TimeUnit}
@@ -23,9 +24,23 @@ import com.sun.net.httpserver.{HttpExchange, HttpHandler, HttpServer}
  * request, padded with "0" to the real token's 47 characters: deterministic, so a test can check it.
  * Not a service: no detokenize, no errors, no limits; loopback only.
  */
-final class FakeFleet private (val port: Int, latencyMs: Long, server: HttpServer) {
+final class FakeFleet private (val port: Int, latencyMs: Long, server: HttpServer, threads: ThreadGroup) {
   val invocations = new AtomicLong
   val valuesReceived = new AtomicLong
+
+  /**
+   * CPU the fleet's own threads (its HTTP server's dispatcher and handlers) have used, in
+   * nanoseconds: it shares the client's JVM, so the benchmark takes it out of the client's figure.
+   */
+  def cpuNanos: Long = {
+    val live = new Array[Thread](threads.activeCount() + 8)
+    val count = threads.enumerate(live)
+    val bean = ManagementFactory.getThreadMXBean
+    var total = 0L
+    var i = 0
+    while (i < count) { total += math.max(0L, bean.getThreadCpuTime(live(i).getId)); i += 1 }
+    total
+  }
 
   def endpoint: String = s"http://127.0.0.1:$port"
   def stop(): Unit = server.stop(0)
@@ -68,11 +83,15 @@ object FakeFleet {
   /** Starts a fleet on 127.0.0.1:`port` (0: any free port) answering after `latencyMs`; `threads`
    * bounds the invocations it holds at once (each sleeps on its own thread). */
   def start(port: Int, latencyMs: Long, threads: Int): FakeFleet = {
+    // Every thread of the fleet (the server's dispatcher too, started from a thread of this group) is in one group, for cpuNanos.
+    val group = new ThreadGroup(s"tegridy-fake-fleet")
     val server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 1024)
-    val fleet = new FakeFleet(server.getAddress.getPort, latencyMs, server)
+    val fleet = new FakeFleet(server.getAddress.getPort, latencyMs, server, group)
     server.createContext("/", new HttpHandler { def handle(exchange: HttpExchange): Unit = fleet.answer(exchange) })
-    server.setExecutor(Executors.newFixedThreadPool(threads))
-    server.start()
+    server.setExecutor(Executors.newFixedThreadPool(threads, (task: Runnable) => new Thread(group, task, "tegridy-fake-fleet-handler")))
+    val starter = new Thread(group, () => server.start(), "tegridy-fake-fleet-start")
+    starter.start()
+    starter.join()
     fleet
   }
 
