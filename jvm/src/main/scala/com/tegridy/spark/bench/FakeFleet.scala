@@ -88,7 +88,11 @@ object FakeFleet {
     val server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 1024)
     val fleet = new FakeFleet(server.getAddress.getPort, latencyMs, server, group)
     server.createContext("/", new HttpHandler { def handle(exchange: HttpExchange): Unit = fleet.answer(exchange) })
-    server.setExecutor(Executors.newFixedThreadPool(threads, (task: Runnable) => new Thread(group, task, "tegridy-fake-fleet-handler")))
+    server.setExecutor(Executors.newFixedThreadPool(threads, (task: Runnable) => {
+      val handler = new Thread(group, task, "tegridy-fake-fleet-handler")
+      handler.setDaemon(true) // a stopped fleet does not keep its JVM alive
+      handler
+    }))
     val starter = new Thread(group, () => server.start(), "tegridy-fake-fleet-start")
     starter.start()
     starter.join()
