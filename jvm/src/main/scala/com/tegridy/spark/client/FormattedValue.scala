@@ -19,9 +19,6 @@ object FormattedValue {
   /** The key carries a format (is not its own value). */
   def hasFormat(key: String): Boolean = !key.isEmpty && key.charAt(0) == Mark && key.indexOf(Mark, 1) >= 0
 
-  /** The value without its format: `decode(key)._2` without the tuple (per value on the wire path). */
-  def valueOf(key: String): String = if (hasFormat(key)) decode(key)._2 else key
-
   /** (format, value); the format is None for a default-format key. */
   def decode(key: String): (Option[String], String) =
     if (key.isEmpty || key.charAt(0) != Mark) (None, key)

@@ -143,7 +143,7 @@ object WireProtocol {
    * count and, where the service echoes `data`, that each echo is the value sent at that place.
    */
   def parseTokenizeResponse(payload: Array[Byte], sentKeys: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
-    val sent = sentKeys.toArray
+    val sent = sentKeys.map(k => FormattedValue.decode(k)._2) // the echo is the value itself
     val out = new Array[Either[ItemFailure, String]](sent.length)
     read(payload) { parser =>
       expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
@@ -157,7 +157,7 @@ object WireProtocol {
           var index = 0
           while (parser.nextToken() != JsonToken.END_ARRAY) {
             expect(index < sent.length, s"'responses' has more entries than the ${sent.length} requests")
-            out(index) = readTokenizeItem(parser, FormattedValue.valueOf(sent(index)), index) // the echo is the value itself
+            out(index) = readTokenizeItem(parser, sent(index), index)
             index += 1
           }
           expect(index == sent.length, s"'responses' has $index entries for ${sent.length} requests")
@@ -174,7 +174,7 @@ object WireProtocol {
     expect(parser.currentToken() == JsonToken.START_OBJECT, s"response $index is not an object")
     var success: Option[Boolean] = None
     var token: String = null
-    var echoDiffers = false
+    var echo: String = null
     var retryable: Option[Boolean] = None
     while (parser.nextToken() == JsonToken.FIELD_NAME) {
       val field = parser.currentName()
@@ -182,11 +182,11 @@ object WireProtocol {
       field match {
         case "success" =>
           expect(valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE, s"response $index: 'success' is not a boolean")
-          success = if (valueToken == JsonToken.VALUE_TRUE) SomeTrue else SomeFalse
+          success = Some(valueToken == JsonToken.VALUE_TRUE)
         case "token" if valueToken == JsonToken.VALUE_STRING => token = parser.getText
-        case "data" if valueToken == JsonToken.VALUE_STRING => echoDiffers = !textEquals(parser, sentValue)
+        case "data" if valueToken == JsonToken.VALUE_STRING => echo = parser.getText
         case "retryable" if valueToken == JsonToken.VALUE_TRUE || valueToken == JsonToken.VALUE_FALSE =>
-          retryable = if (valueToken == JsonToken.VALUE_TRUE) SomeTrue else SomeFalse
+          retryable = Some(valueToken == JsonToken.VALUE_TRUE)
         case _ => parser.skipChildren()
       }
     }
@@ -194,28 +194,11 @@ object WireProtocol {
       case Some(true) =>
         expect(token != null, s"response $index succeeded without a 'token' string")
         // The echo is what makes a reordered response detectable; compare, never print.
-        expect(!echoDiffers, s"response $index echoes a different value than request $index (responses out of order?)")
+        expect(echo == null || echo == sentValue, s"response $index echoes a different value than request $index (responses out of order?)")
         Right(token)
       case Some(false) => Left(ItemFailure(retryable))
       case None => throw new TegridyProtocolViolation(s"response $index has no 'success' field")
     }
-  }
-
-  private val SomeTrue = Some(true)
-  private val SomeFalse = Some(false)
-
-  /** The parser's current string equals `expected`, compared in Jackson's buffer (no String per echo). */
-  private def textEquals(parser: JsonParser, expected: String): Boolean = {
-    val length = parser.getTextLength
-    if (length != expected.length) return false
-    val chars = parser.getTextCharacters
-    val offset = parser.getTextOffset
-    var i = 0
-    while (i < length) {
-      if (chars(offset + i) != expected.charAt(i)) return false
-      i += 1
-    }
-    true
   }
 
   /** token -> value for the tokens the service found. */
@@ -263,7 +246,7 @@ object WireProtocol {
   /** A JSON document written by `body` (also RedshiftProtocol's). */
   private[client] def write(body: JsonGenerator => Unit): Array[Byte] = write(256)(body)
 
-  /** The same, into a buffer of `sizeHint` bytes to start with (a batch's request: no regrowing). */
+  /** The same, into a buffer of `sizeHint` bytes to start with (a batch's request: fewer regrowths and copies). */
   private[client] def write(sizeHint: Int)(body: JsonGenerator => Unit): Array[Byte] = {
     val bytes = new ByteArrayOutputStream(sizeHint)
     val generator = json.createGenerator(bytes, JsonEncoding.UTF8)

@@ -65,10 +65,9 @@ final class BatchCollector(
         if (!Utf8Bytes.isValid(value)) failed(new Slot(null), runtime.invalidUtf8)
         else {
           val key = value.toString
-          val missedAt = runtime.cachedBatches // before the cache read (see TegridyRuntime.claim)
           val hit = runtime.cached(operation, key)
           if (hit != null) { stats.increment(Counter.CacheHits); new Slot(key).settle(UTF8String.fromString(hit)) }
-          else claim(new Slot(key), missedAt)
+          else claim(new Slot(key))
         }
       }
     if (windowed && window.wouldHold(value)) window.put(value, slot) // (a value too long for it goes unwindowed)
@@ -147,8 +146,8 @@ final class BatchCollector(
     }
   }
 
-  private def claim(slot: Slot, missedAt: Long = -1L): Slot = {
-    val (future, owner) = runtime.claim(operation, slot.key, missedAt)
+  private def claim(slot: Slot): Slot = {
+    val (future, owner) = runtime.claim(operation, slot.key)
     slot.future = future
     if (owner) {
       if (future.isDone) slot.sent = true else add(slot)

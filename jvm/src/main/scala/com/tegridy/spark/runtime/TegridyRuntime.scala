@@ -61,19 +61,10 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     }
 
   /**
-   * Batches whose answers went into the cache, counted after the inserts and before the batch's
-   * in-flight entries are freed. A caller that read it before a cache miss and sees it unchanged
-   * after its claim knows that no answer was cached in between: no need to read the cache again.
-   */
-  private val answersCached = new AtomicLong()
-  def cachedBatches: Long = answersCached.get()
-
-  /**
    * The future that will answer `key`, and whether the caller owns it (must send it in a
-   * batch) or shares another task's request. `missedAt`: [[cachedBatches]] read before the
-   * caller's cache miss for `key` (-1: the caller did not look).
+   * batch) or shares another task's request.
    */
-  def claim(operation: Operation, key: String, missedAt: Long = -1L): (CompletableFuture[Answer], Boolean) = {
+  def claim(operation: Operation, key: String): (CompletableFuture[Answer], Boolean) = {
     val mine = new CompletableFuture[Answer]()
     val map = inFlight(operation.index)
     var existing = map.putIfAbsent(key, mine)
@@ -85,9 +76,8 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
       sharedClaims.incrementAndGet()
       (existing, false)
     } else {
-      // Answered between the caller's cache miss and this claim: no need to ask again. If no batch
-      // was cached since that miss, it was not (its entry was freed only after its insert).
-      val answer = if (missedAt >= 0 && answersCached.get() == missedAt) null else cached(operation, key)
+      // Answered between the caller's cache miss and this claim: no need to ask again.
+      val answer = cached(operation, key)
       if (answer != null) {
         map.remove(key, mine)
         mine.complete(Answer.Token(answer))
@@ -141,11 +131,11 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     job.calling(Thread.currentThread())
     try {
       val answers = client.call(job.operation, job.keys, stats, job.context)
-      val cache = caches(job.operation.index).orNull
+      val cache = caches(job.operation.index)
       var i = 0
       while (i < answers.length) {
         answers(i) match {
-          case Answer.Token(text) if cache != null => cache.put(job.keys(i), text)
+          case Answer.Token(text) => cache.foreach(_.put(job.keys(i), text))
           case _ =>
         }
         job.futures(i).complete(answers(i))
@@ -157,7 +147,6 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
     } finally {
       job.called()
       activeInvocations.decrementAndGet()
-      answersCached.incrementAndGet() // after its cache inserts, before its in-flight entries go (see claim)
       job.abandon() // completes nothing already completed; frees the in-flight entries
       job.finish()
     }

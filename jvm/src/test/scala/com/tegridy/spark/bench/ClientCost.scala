@@ -35,6 +35,8 @@ object ClientCost {
       report("whole call (JSON + SDK + HTTP, fleet excluded)", () => client.call(Operation.Tokenize, batch(), stats))
       val cache = TokenCache.create(2000000L).get
       report("token cache: insert 500 new keys (cache/, for reference)", () => batch().foreach(k => cache.put(k, "tgr_0123456789abcdef0123456789abcdef0123456789a")))
+      val absent = batch()
+      report("token cache: read 500 keys it does not hold (one per unique value)", () => absent.foreach(cache.get))
     } finally { client.close(); fleet.stop() }
   }
 

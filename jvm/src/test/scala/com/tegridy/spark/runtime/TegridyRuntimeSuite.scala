@@ -54,24 +54,6 @@ class TegridyRuntimeSuite extends AnyFunSuite {
     assert(rt.cached(Operation.Tokenize, "v") == "T(v)" && drained(rt))
   }
 
-  test("a claim after a cache miss reads the cache again only if a batch was cached since the miss") {
-    val calls = new AtomicInteger()
-    val rt = runtime(new CountDownLatch(0), calls)
-    val missedAt = rt.cachedBatches
-    assert(rt.cached(Operation.Tokenize, "u") == null)
-    // Between that miss and the claim below, another task's request for "u" is answered, cached and freed.
-    val (first, _) = rt.claim(Operation.Tokenize, "u")
-    rt.submit(Operation.Tokenize, IndexedSeq("u"), IndexedSeq(first), new TegridyStats)
-    assert(first.get(30, TimeUnit.SECONDS) == Answer.Token("T(u)") && drained(rt))
-    assert(rt.cachedBatches > missedAt)
-    val (late, owner) = rt.claim(Operation.Tokenize, "u", missedAt)
-    assert(owner && late.getNow(null) == Answer.Token("T(u)"), "the answer cached since the miss was not seen")
-    // With nothing cached since its miss, a claim of a new value owns an open request.
-    val (fresh, freshOwner) = rt.claim(Operation.Tokenize, "new", rt.cachedBatches)
-    assert(freshOwner && !fresh.isDone)
-    assert(calls.get() == 1)
-  }
-
   test("a cancelled owner frees its values: the sharer is told and can ask itself") {
     val gate = new CountDownLatch(1)
     val rt = runtime(gate, new AtomicInteger())
