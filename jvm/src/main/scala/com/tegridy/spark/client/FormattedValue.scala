@@ -16,9 +16,6 @@ object FormattedValue {
   def encode(format: String, value: String): String =
     if (format == Default) value else s"$Mark$format$Mark$value"
 
-  /** The key carries a format (is not its own value). */
-  def hasFormat(key: String): Boolean = !key.isEmpty && key.charAt(0) == Mark && key.indexOf(Mark, 1) >= 0
-
   /** (format, value); the format is None for a default-format key. */
   def decode(key: String): (Option[String], String) =
     if (key.isEmpty || key.charAt(0) != Mark) (None, key)

@@ -82,9 +82,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     def solve(indices: IndexedSeq[Int]): Unit = {
       var pending = indices
       while (pending.nonEmpty) {
-        // Pending indices are ascending, so as many as there are values means all of them: no copy.
-        val items = if (pending.length == values.length) values else pending.map(values)
-        attemptOnce(shape, items, stats, context) match {
+        attemptOnce(shape, pending.map(values), stats, context) match {
           case Right(outcomes) =>
             val again = ArrayBuffer[Int]()
             var delay = 0L

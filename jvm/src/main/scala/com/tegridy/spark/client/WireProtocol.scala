@@ -39,17 +39,13 @@ object WireProtocol {
 
   /** An upper bound on the bytes a key (a value, and its format if any) adds to a request of `operation`. */
   def itemBytes(operation: Operation, key: String): Long = {
-    val itemOverhead = operation match {
+    val (format, value) = FormattedValue.decode(key)
+    // {"format":"..."}, or in a detokenize request's formats list "...", plus the default "formats" for the rest
+    val formatBytes = format.map(f => f.length + 12L + 8L).getOrElse(0L)
+    jsonStringBytes(value) + formatBytes + (operation match {
       case Operation.Tokenize => TokenizeItemOverhead
       case Operation.Detokenize => DetokenizeItemOverhead + 12L // a default entry in "formats" if another has one
-    }
-    if (!FormattedValue.hasFormat(key)) jsonStringBytes(key) + itemOverhead // per value: no tuple
-    else {
-      val (format, value) = FormattedValue.decode(key)
-      // {"format":"..."}, or in a detokenize request's formats list "...", plus the default "formats" for the rest
-      val formatBytes = format.map(f => f.length + 12L + 8L).getOrElse(0L)
-      jsonStringBytes(value) + formatBytes + itemOverhead
-    }
+    })
   }
 
   /**
@@ -68,20 +64,14 @@ object WireProtocol {
   }
 
   /** Keys (FormattedValue): a formatted one's item carries its "format". */
-  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write(TokenizeRequestOverhead + keys.length * 48) { generator =>
+  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("requests")
-    // Per value on the invocation thread: no tuple or closure for a default-format key.
-    val it = keys.iterator
-    while (it.hasNext) {
-      val key = it.next()
+    keys.foreach { key =>
+      val (format, value) = FormattedValue.decode(key)
       generator.writeStartObject()
-      if (!FormattedValue.hasFormat(key)) generator.writeStringField("data", key)
-      else {
-        val (format, value) = FormattedValue.decode(key)
-        generator.writeStringField("data", value)
-        format.foreach(generator.writeStringField("format", _))
-      }
+      generator.writeStringField("data", value)
+      format.foreach(generator.writeStringField("format", _))
       generator.writeEndObject()
     }
     generator.writeEndArray()
@@ -244,11 +234,8 @@ object WireProtocol {
   }
 
   /** A JSON document written by `body` (also RedshiftProtocol's). */
-  private[client] def write(body: JsonGenerator => Unit): Array[Byte] = write(256)(body)
-
-  /** The same, into a buffer of `sizeHint` bytes to start with (a batch's request: fewer regrowths and copies). */
-  private[client] def write(sizeHint: Int)(body: JsonGenerator => Unit): Array[Byte] = {
-    val bytes = new ByteArrayOutputStream(sizeHint)
+  private[client] def write(body: JsonGenerator => Unit): Array[Byte] = {
+    val bytes = new ByteArrayOutputStream(256)
     val generator = json.createGenerator(bytes, JsonEncoding.UTF8)
     try body(generator) finally generator.close()
     bytes.toByteArray
