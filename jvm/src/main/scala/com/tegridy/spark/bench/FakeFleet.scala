@@ -84,7 +84,7 @@ object FakeFleet {
    * bounds the invocations it holds at once (each sleeps on its own thread). */
   def start(port: Int, latencyMs: Long, threads: Int): FakeFleet = {
     // Every thread of the fleet (the server's dispatcher too, started from a thread of this group) is in one group, for cpuNanos.
-    val group = new ThreadGroup(s"tegridy-fake-fleet")
+    val group = new ThreadGroup("tegridy-fake-fleet")
     val server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 1024)
     val fleet = new FakeFleet(server.getAddress.getPort, latencyMs, server, group)
     server.createContext("/", new HttpHandler { def handle(exchange: HttpExchange): Unit = fleet.answer(exchange) })
