@@ -81,7 +81,7 @@ demo: build
 # (docs/benchmarks.{json,md,png}, the targets table); a JFR profile of the repeated path.
 bench: build
 	$(VENV)/bin/python benchmarks/fake_fleet.py
-	$(VENV)/bin/python benchmarks/run.py --prefill 100000 $(BENCH_ARGS)
+	$(VENV)/bin/python benchmarks/run.py --prefill 100000 --reps 5 $(BENCH_ARGS)
 	$(VENV)/bin/python benchmarks/jfr_profile.py
 
 # Seed 002's targets on the reference service over DynamoDB Local (fetched with mvn), then its
