@@ -85,7 +85,7 @@ final class BatchCollector(
       if (!slot.sent) flush()
       val answer = try slot.future.get() catch { case e: ExecutionException => throw e.getCause }
       answer match {
-        case Answer.Token(text) => slot.settle(UTF8String.fromString(text))
+        case Answer.Token(text) => slot.settleToken(text)
         case Answer.Failed(denied: ServiceFailure) if redactDenied && denied.accessDenied =>
           stats.increment(Counter.Redacted)
           return BatchCollector.Redacted

@@ -26,6 +26,9 @@ final class Slot private[runtime] (val key: String) {
     this
   }
 
+  /** Settled with the token the service answered: what a row of this value gets. */
+  private[runtime] def settleToken(token: String): Slot = settle(UTF8String.fromString(token))
+
   /**
    * Its answer is here: taking it will not wait. A token that has arrived settles the slot on the
    * way (on the task thread, the slot's only user), so that the many rows that wait on the same
@@ -33,7 +36,7 @@ final class Slot private[runtime] (val key: String) {
    */
   def isAnswered: Boolean = settled || (future != null && future.isDone && !future.isCompletedExceptionally &&
     (future.getNow(Answer.Abandoned) match {
-      case Answer.Token(text) => settle(UTF8String.fromString(text)); true
+      case Answer.Token(text) => settleToken(text); true
       case answer => answer ne Answer.Abandoned
     }))
 }
