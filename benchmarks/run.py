@@ -65,14 +65,19 @@ def heap_used_mb(spark) -> float:
     return (runtime.totalMemory() - runtime.freeMemory()) / 2**20
 
 
-def stage_cpu_seconds(spark) -> dict[int, float]:
-    """Executor CPU seconds of each completed stage, from Spark's REST API: the task threads' own
-    CPU, which a loaded machine inflates far less than wall time (Python workers not included)."""
+def spark_api(spark, resource: str):
+    """This application's `resource` from Spark's REST API (the driver's UI port), e.g. `stages`."""
     import urllib.request
 
-    url = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}/stages?status=complete"
+    url = f"{spark.sparkContext.uiWebUrl.rstrip('/')}/api/v1/applications/{spark.sparkContext.applicationId}/{resource}"
     with urllib.request.urlopen(url, timeout=10) as response:
-        return {s["stageId"]: s["executorCpuTime"] / 1e9 for s in json.load(response)}
+        return json.load(response)
+
+
+def stage_cpu_seconds(spark) -> dict[int, float]:
+    """Executor CPU seconds of each completed stage: the task threads' own CPU, which a loaded
+    machine inflates far less than wall time (Python workers not included)."""
+    return {s["stageId"]: s["executorCpuTime"] / 1e9 for s in spark_api(spark, "stages?status=complete")}
 
 
 def new_stages_cpu_seconds(spark, before: dict[int, float], stages: int) -> float:

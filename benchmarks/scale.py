@@ -20,14 +20,13 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 from doc_markers import write_between_markers  # noqa: E402
-from run import machine, service_stats, start_service  # noqa: E402
+from run import machine, service_stats, spark_api, start_service  # noqa: E402
 
 TASKS_PER_SLICE = 10
 WORKLOADS = {
@@ -120,13 +119,9 @@ def run_long(spark, workload: str, rows: int, slice_rows: int, endpoint: str) ->
 
 
 def executors(spark, task_rows: int) -> list[dict]:
-    """Per-executor figures from Spark's REST API (the driver's UI port)."""
-    url = spark.sparkContext.uiWebUrl.rstrip("/")
-    app = spark.sparkContext.applicationId
-    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/allexecutors", timeout=10) as response:
-        found = json.load(response)
+    """Per-executor figures from Spark's REST API."""
     out = []
-    for executor in found:
+    for executor in spark_api(spark, "allexecutors"):
         if executor["id"] == "driver":
             continue
         peak = executor.get("peakMemoryMetrics") or {}
