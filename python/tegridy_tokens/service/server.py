@@ -33,16 +33,16 @@ from aiohttp import web
 from .audit import AuditLog, AuditUnavailable
 from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
 from .errors import AccessDenied, ServiceError
-from .handler import answered_count, event_shape, handle_event
+from .handler import MAX_RESPONSE_BYTES, event_shape
+from .invocation import Caller, outcome_of, run_audited
 from .keyring import DETOKENIZE, TOKENIZE
 from .tokens import TokenEngine
 from .workers import SharedCounters
 
 log = logging.getLogger("tegridy_tokens.service")
 
-# Lambda's synchronous invocation limits, in bytes.
+# Lambda's synchronous invocation limits, in bytes (the response's is the handler's MAX_RESPONSE_BYTES).
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
-MAX_RESPONSE_BYTES = 6_291_556
 LOG_TAIL_BYTES = 4096
 DETOKENIZE_SUFFIX = "-detokenize"
 
@@ -98,12 +98,6 @@ def _refused(refusal: Refused) -> web.Response:
     return _error(refusal.status, refusal.error_type, refusal.message, key, refusal.extra, refusal.headers)
 
 
-def _counts(operation: str, requested: int, result: Any) -> tuple[int, int]:
-    """(answered, failed) of a handler's result."""
-    answered = answered_count(operation, result)
-    return answered, requested - answered
-
-
 def _function_error(kind: str, error_type: str, message: str) -> web.Response:
     body = json.dumps({"errorMessage": message, "errorType": error_type}).encode("utf-8")
     return web.Response(
@@ -130,6 +124,21 @@ def _encode(result: Any) -> bytes:
     except TypeError:
         # A lone surrogate cannot be UTF-8: escape it as JSON does, so it round-trips exactly.
         return json.dumps(result, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+class ResponseTooLarge(ServiceError):
+    """The answer is over Lambda's response limit: Lambda drops it and reports this error type."""
+
+    error_type = "Function.ResponseSizeTooLarge"
+
+
+def _encode_within_limit(result: Any) -> bytes:
+    """The encoded answer, or ResponseTooLarge (audited as such: the answer is never sent)."""
+    payload = _encode(result)
+    if len(payload) > MAX_RESPONSE_BYTES:
+        log.info("invoke failed: response of %d bytes over the limit", len(payload))
+        raise ResponseTooLarge(f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
+    return payload
 
 
 class LambdaInvokeApp:
@@ -294,38 +303,26 @@ class LambdaInvokeApp:
 
         loop = asyncio.get_running_loop()
         failure: web.Response | None = None
-        result: Any = None
+        payload = b""
+        caller = Caller(request_id=request_id, function=name, principal=self._principal(principal),
+                        serves=self.functions[name])
         try:
-            result = await loop.run_in_executor(self._pool, handle_event, self._views[name], event)
+            # One path with the Lambda handler: the audit line before anything is stored or answered.
+            payload = await loop.run_in_executor(self._pool, run_audited, lambda: self._views[name], event, None,
+                                                 self.settings.audit, caller, _encode_within_limit, log_lines)
+        except AuditUnavailable as error:
+            # Fail closed: nothing was stored, and whatever the handler found stays here.
+            log.error("invoke refused: the audit record could not be written")
+            failure = self._function_failure("Handled", "AuditUnavailable", str(error), request_id)
         except ServiceError as error:  # our own errors: their messages hold no value, by design
             # AccessDenied is an answer, not a crash: Handled, as the issue's contract says.
             kind = "Handled" if isinstance(error, AccessDenied) else "Unhandled"
-            failure = self._function_failure(kind, type(error).__name__, str(error), request_id)
+            failure = self._function_failure(kind, outcome_of(error), str(error), request_id)
         except Exception as error:  # the message may quote a value: report the type only
             log.error("invoke failed: handler raised %s", type(error).__name__)
             failure = self._function_failure("Unhandled", type(error).__name__,
                                              f"the tokenization handler failed ({type(error).__name__})", request_id)
-
-        payload = b""
-        if failure is None:
-            payload = _encode(result)
-            if len(payload) > MAX_RESPONSE_BYTES:
-                log.info("invoke failed: response of %d bytes over the limit", len(payload))
-                failure = self._function_failure("Unhandled", "Function.ResponseSizeTooLarge",
-                                                 f"Response payload size exceeded maximum allowed payload size "
-                                                 f"({MAX_RESPONSE_BYTES} bytes).", request_id)
         outcome = "ok" if failure is None else failure.headers.get("X-Amz-Function-Error-Type", "function_error")
-        if self.settings.audit is not None:
-            answered, failed = _counts(operation, requested, result) if failure is None else (0, requested)
-            try:
-                log_lines.append(self.settings.audit.record(
-                    request_id=request_id, function=name, operation=operation, principal=self._principal(principal),
-                    requested=requested, answered=answered, failed=failed, outcome=outcome,
-                    tokens=tokens if operation == DETOKENIZE else (), claimed_role=_claimed_role(event)))
-            except AuditUnavailable as error:
-                # Fail closed: whatever the handler found stays here.
-                log.error("invoke refused: the audit record could not be written")
-                failure, payload = self._function_failure("Handled", "AuditUnavailable", str(error), request_id), b""
         elapsed_ms = (time.perf_counter() - started) * 1000
         log_lines += [f"END RequestId: {request_id}",
                       f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tValues: {requested}"]
@@ -367,9 +364,3 @@ class LambdaInvokeApp:
     @staticmethod
     def _too_large_message() -> str:
         return f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation"
-
-
-def _claimed_role(event: Any) -> str | None:
-    """The role a caller says it acts as (safe_detokenize's label): recorded as claimed, never trusted."""
-    role = event.get("role") if isinstance(event, dict) else None
-    return role if isinstance(role, str) else None
