@@ -186,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency,
                               latency_ms=args.latency_ms, principals=principals, allow_remote=args.allow_remote,
-                              max_values_per_second=args.max_values_per_second, audit=audit)
+                              max_values_per_second=args.max_values_per_second, audit=audit, region=args.region)
     stats = SharedCounters(workers)
     mode = "SigV4 principals" if principals else "loopback-only development mode: NO authentication"
     print(f"tegridy-tokens: serving Lambda functions '{args.function_name}' (tokenize) and "

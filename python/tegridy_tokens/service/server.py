@@ -31,7 +31,7 @@ import orjson
 from aiohttp import web
 
 from .audit import AuditLog, AuditUnavailable
-from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
+from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, SignedRequest, is_loopback_host
 from .errors import AccessDenied, ServiceError
 from .handler import MAX_RESPONSE_BYTES, event_shape
 from .invocation import Caller, outcome_of, run_audited
@@ -45,6 +45,13 @@ log = logging.getLogger("tegridy_tokens.service")
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
 DETOKENIZE_SUFFIX = "-detokenize"
+
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+# Deeper JSON is refused (400) before the handler sees it: orjson's own limit, held on the fallback too.
+MAX_JSON_DEPTH = 1024
+# Bodies read at once whose signature covers the body itself (no signed payload hash): each may be
+# 6 MB from a caller not yet authenticated.
+UNAUTHENTICATED_READS = 4
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STATS_PATH = "/_tegridy/stats"
@@ -63,6 +70,17 @@ class ServerSettings:
     account_id: str = "000000000000"
     # A test-side hook that sees each parsed event (never a log): used to prove what was sent.
     on_event: Callable[[Any], None] | None = field(default=None, repr=False)
+
+
+def arn_scope(path_name: str) -> tuple[str | None, str | None]:
+    """(region, account) a full ARN names, (None, account) for a partial one, (None, None) for a name."""
+    parts = unquote(path_name).split(":")
+    if "function" not in parts:
+        return None, None
+    index = parts.index("function")
+    if index >= 5 and parts[0] == "arn":  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
+        return parts[3], parts[4]
+    return None, parts[index - 1] if index >= 1 else None
 
 
 def function_name_of(path_name: str) -> str:
@@ -112,9 +130,31 @@ def _decode(body: bytes) -> Any:
     """The event. orjson parses a batch of 500 in half json's time; it refuses what json accepts
     and Lambda passes on (an escaped lone surrogate, NaN, integers past 64 bits): json then."""
     try:
-        return orjson.loads(body)
+        return orjson.loads(body)  # refuses nesting deeper than MAX_JSON_DEPTH
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        pass
+    try:
+        event = json.loads(body)
+    except RecursionError:
+        raise TooDeep() from None
+    if _deeper_than(event, MAX_JSON_DEPTH):
+        raise TooDeep()
+    return event
+
+
+class TooDeep(ValueError):
+    """A body nested deeper than MAX_JSON_DEPTH."""
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether `document` nests more than `limit` arrays and objects (without recursion)."""
+    level = [document]
+    for _ in range(limit):
+        level = [child for node in level if isinstance(node, (list, dict))
+                 for child in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return any(isinstance(node, (list, dict)) for node in level)
 
 
 def _encode(result: Any) -> bytes:
@@ -160,6 +200,7 @@ class LambdaInvokeApp:
         self._rate = RateLimit(rate) if rate else None
         workers = getattr(engine.vault, "handler_threads", None) or max(32, settings.max_concurrency or 0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tegridy-handler")
+        self._unauthenticated_reads = asyncio.Semaphore(UNAUTHENTICATED_READS)
 
     def _view(self, operations: frozenset[str]) -> TokenEngine:
         """The engine as one function sees it: only its own operation is allowed."""
@@ -186,6 +227,9 @@ class LambdaInvokeApp:
                 raise
             return _error(error.status, "InvalidRequestContentException" if error.status < 500 else "ServiceException",
                           error.reason)
+        except Exception as error:  # never aiohttp's plain-text 500; the type only (a message may quote a value)
+            log.error("request failed: %s", type(error).__name__)
+            return _error(500, "ServiceException", f"the server failed ({type(error).__name__})")
 
     async def unknown_route(self, request: web.Request) -> web.Response:
         if not self._host_allowed(request):
@@ -200,6 +244,13 @@ class LambdaInvokeApp:
     async def report_stats(self, request: web.Request) -> web.Response:
         if not self._host_allowed(request):
             return self._bad_host()
+        if self.settings.principals is not None:  # counts are the server's business: any principal, signed
+            try:
+                self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
+                                                      self.settings.region).check_body(b"")
+            except Refused as refusal:
+                log.info("stats refused: %s, status=%d", refusal.error_type, refusal.status)
+                return _refused(refusal)
         return web.json_response(self.stats.as_dict())
 
     def _host_allowed(self, request: web.Request) -> bool:
@@ -213,8 +264,27 @@ class LambdaInvokeApp:
                       "server answers loopback names only (a guard against DNS rebinding). Call it as 127.0.0.1 or "
                       "localhost, or start it with --allow-remote and --principals behind a TLS proxy.", key="Message")
 
-    def _arn(self, name: str, qualifier: str | None = None) -> str:
-        arn = f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+    async def _read_pending(self, request: web.Request, pending: SignedRequest) -> bytes:
+        """The body of a request whose headers passed. When its signature covers the body itself,
+        only a few such bodies are read at once, so unauthenticated bodies cannot fill memory."""
+        if not pending.needs_body_to_authenticate:
+            return await request.read()
+        async with self._unauthenticated_reads:
+            return await request.read()
+
+    def _not_here(self, path_name: str, name: str, qualifier: str | None) -> str | None:
+        """Lambda's 404 message when the path names a function this server does not hold: another
+        name or qualifier, or an ARN of another account or region."""
+        region, account = arn_scope(path_name)
+        if region is not None and region != self.settings.region:
+            return f"Functions from '{region}' are not reachable in this region ('{self.settings.region}')"
+        if (account is not None and account != self.settings.account_id) or name not in self.functions \
+                or qualifier not in (None, "$LATEST"):
+            return f"Function not found: {self._arn(name, qualifier, account, region)}"
+        return None
+
+    def _arn(self, name: str, qualifier: str | None = None, account: str | None = None, region: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{region or self.settings.region}:{account or self.settings.account_id}:function:{name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
     async def invoke(self, request: web.Request) -> web.Response:
@@ -228,31 +298,49 @@ class LambdaInvokeApp:
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
             log.info("invoke rejected: request of %d bytes over the limit, status=413", request.content_length)
             return _error(413, "RequestEntityTooLargeException", self._too_large_message())
-        body = await request.read()
-        if len(body) > MAX_REQUEST_BYTES:
-            log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
-            return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
         principal = DEV_PRINCIPAL if self.settings.principals is None else "unauthenticated"
         try:
-            if self.settings.principals is not None:
-                caller = self.settings.principals.verify(request.method, request.raw_path, request.headers, body)
-                principal = caller.name
-                if not caller.may_invoke(name):
-                    raise Refused(403, ACCESS_DENIED, f"User: arn:aws:iam::{self.settings.account_id}:user/{caller.name} "
+            if self.settings.principals is None:
+                body = await request.read()
+            else:
+                # The headers first: a request they refuse is answered without reading its body.
+                pending = self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
+                                                                self.settings.region)
+                principal = pending.principal.name
+                body = await self._read_pending(request, pending)
+                if len(body) <= MAX_REQUEST_BYTES:
+                    pending.check_body(body)
+                if not pending.principal.may_invoke(name):
+                    raise Refused(403, ACCESS_DENIED, f"User: arn:aws:iam::{self.settings.account_id}:user/{principal} "
                                   f"is not authorized to perform: lambda:InvokeFunction on resource: {self._arn(name)} "
                                   "because no identity-based policy allows the lambda:InvokeFunction action")
         except Refused as refusal:
             log.info("invoke refused: %s, status=%d", refusal.error_type, refusal.status)
-            self._audit_refusal(request_id, name, principal, refusal.error_type)
+            self._audit_refusal(request_id, name, principal if refusal.error_type == ACCESS_DENIED else "unauthenticated",
+                                refusal.error_type)
             return _refused(refusal)
+        if len(body) > MAX_REQUEST_BYTES:
+            log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
+            return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
-        if name not in self.functions or qualifier not in (None, "$LATEST"):
-            log.info("invoke rejected: unknown function or qualifier, status=404")
-            return _error(404, "ResourceNotFoundException", f"Function not found: {self._arn(name, qualifier)}", key="Message")
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type not in INVOCATION_TYPES:
+            log.info("invoke rejected: unknown invocation type, status=400")
+            return _error(400, "InvalidParameterValueException", "1 validation error detected: Value at "
+                          "'invocationType' failed to satisfy constraint: Member must satisfy enum value set: "
+                          f"[{', '.join(INVOCATION_TYPES)}]")
+        not_here = self._not_here(request.match_info["function"], name, qualifier)
+        if not_here is not None:
+            log.info("invoke rejected: unknown function, qualifier, account or region, status=404")
+            return _error(404, "ResourceNotFoundException", not_here, key="Message")
 
         try:
             event = _decode(body) if body else {}
+        except TooDeep:
+            log.info("invoke rejected: body nested too deep, status=400")
+            return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: it is nested "
+                          f"deeper than {MAX_JSON_DEPTH} levels")
         except ValueError:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
@@ -282,7 +370,7 @@ class LambdaInvokeApp:
 
     async def _run(self, request: web.Request, request_id: str, name: str, principal: str, event: Any,
                    operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
-        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")  # checked by invoke
         if invocation_type == "DryRun":
             return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
