@@ -254,3 +254,24 @@ def test_a_principals_file_others_may_read_is_refused(tmp_path):
     assert len(Principals.load(path).by_key) == 2
     path.chmod(0o400)
     assert len(Principals.load(path).by_key) == 2
+
+
+def test_a_signed_payload_hash_authenticates_the_headers_and_then_the_body(secured):
+    import hashlib
+
+    body = json.dumps({"requests": [{"data": CANARY + "-hash"}]}).encode()
+    path = "/2015-03-31/functions/tegridy-tokens/invocations"
+
+    def signed_with_hash(declared: str, secret: str | None = None) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=f"{secured.endpoint}{path}", data=body,
+                             headers={"Content-Type": "application/json", "X-Amz-Content-SHA256": declared})
+        SigV4Auth(Credentials(ETL["access_key_id"], secret or ETL["secret_access_key"]), "lambda", "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
+    good = signed_with_hash(hashlib.sha256(body).hexdigest())
+    assert "x-amz-content-sha256" in good["Authorization"]
+    assert raw_post(secured.endpoint, "tegridy-tokens", body, good)[0] == 200
+    # A body other than the one whose hash was signed; a signature made with another secret.
+    assert error_code(raw_post(secured.endpoint, "tegridy-tokens", body + b" ", good)) == (403, "InvalidSignatureException")
+    wrong = signed_with_hash(hashlib.sha256(body).hexdigest(), secret="not-the-secret")
+    assert error_code(raw_post(secured.endpoint, "tegridy-tokens", body, wrong)) == (403, "InvalidSignatureException")

@@ -95,10 +95,12 @@ class TokenEngine:
         return FormatCipher(fmt, key)
 
     def tokenize(self, values: Sequence[object], deadline: Deadline | None = None,
-                 formats: Sequence[object] | None = None, before_store: BeforeStore | None = None) -> list[TokenResult]:
+                 formats: Sequence[object] | None = None, before_store: BeforeStore | None = None,
+                 whole_batch: bool = False) -> list[TokenResult]:
         """One result per value. `before_store(n)` is called with the number of values given a
         token before the vault is first read or written (the audit's line); if it raises,
-        nothing is stored."""
+        nothing is stored. `whole_batch`: a batch with a refused value stores nothing (a protocol
+        that fails the whole batch for one value, such as Redshift's)."""
         deadline = deadline or Deadline(DEFAULT_BUDGET_S)
         tokens: list[str | None] = []
         keys: list[str | None] = []
@@ -126,6 +128,8 @@ class TokenEngine:
             fresh.setdefault(key, value)
             tokens.append(token)
             keys.append(key)
+        if whole_batch and any(t is None for t in tokens):
+            fresh = {}
         failed, too_large = self._store(fresh, deadline, before_store, sum(t is not None for t in tokens))
         results = []
         for i, (value, token, key) in enumerate(zip(values, tokens, keys)):
