@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
-import os
 import sqlite3
 import subprocess
 import sys

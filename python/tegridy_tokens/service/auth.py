@@ -159,12 +159,6 @@ class SignedRequest:
     stamp: str
     declared_hash: Optional[str]
 
-    @property
-    def needs_body_to_authenticate(self) -> bool:
-        """True when the signature covers the body itself (no declared payload hash): it cannot be
-        checked until the body is read, so the server bounds how many such bodies it reads at once."""
-        return self.declared_hash is None
-
     def check_signature(self, body: bytes | None) -> None:
         if not hmac.compare_digest(_botocore_signature(self.principal, self.region, self.method, self.raw_path,
                                                        self.headers, self.names, body, self.stamp), self.signature):

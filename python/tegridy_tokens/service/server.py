@@ -31,7 +31,7 @@ import orjson
 from aiohttp import web
 
 from .audit import AuditLog, AuditUnavailable
-from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, SignedRequest, is_loopback_host
+from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
 from .errors import AccessDenied, ServiceError
 from .handler import MAX_RESPONSE_BYTES, event_shape
 from .invocation import Caller, outcome_of, run_audited
@@ -49,9 +49,6 @@ DETOKENIZE_SUFFIX = "-detokenize"
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 # Deeper JSON is refused (400) before the handler sees it: orjson's own limit, held on the fallback too.
 MAX_JSON_DEPTH = 1024
-# Bodies read at once whose signature covers the body itself (no signed payload hash): each may be
-# 6 MB from a caller not yet authenticated.
-UNAUTHENTICATED_READS = 4
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STATS_PATH = "/_tegridy/stats"
@@ -200,7 +197,6 @@ class LambdaInvokeApp:
         self._rate = RateLimit(rate) if rate else None
         workers = getattr(engine.vault, "handler_threads", None) or max(32, settings.max_concurrency or 0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tegridy-handler")
-        self._unauthenticated_reads = asyncio.Semaphore(UNAUTHENTICATED_READS)
 
     def _view(self, operations: frozenset[str]) -> TokenEngine:
         """The engine as one function sees it: only its own operation is allowed."""
@@ -264,14 +260,6 @@ class LambdaInvokeApp:
                       "server answers loopback names only (a guard against DNS rebinding). Call it as 127.0.0.1 or "
                       "localhost, or start it with --allow-remote and --principals behind a TLS proxy.", key="Message")
 
-    async def _read_pending(self, request: web.Request, pending: SignedRequest) -> bytes:
-        """The body of a request whose headers passed. When its signature covers the body itself,
-        only a few such bodies are read at once, so unauthenticated bodies cannot fill memory."""
-        if not pending.needs_body_to_authenticate:
-            return await request.read()
-        async with self._unauthenticated_reads:
-            return await request.read()
-
     def _not_here(self, path_name: str, name: str, qualifier: str | None) -> str | None:
         """Lambda's 404 message when the path names a function this server does not hold: another
         name or qualifier, or an ARN of another account or region."""
@@ -308,7 +296,9 @@ class LambdaInvokeApp:
                 pending = self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
                                                                 self.settings.region)
                 principal = pending.principal.name
-                body = await self._read_pending(request, pending)
+                # Its signature is checked (over a signed payload hash), or it comes from a known key,
+                # signed within five minutes, for this service and region: now the body is read.
+                body = await request.read()
                 if len(body) <= MAX_REQUEST_BYTES:
                     pending.check_body(body)
                 if not pending.principal.may_invoke(name):
