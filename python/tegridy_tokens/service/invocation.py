@@ -50,9 +50,9 @@ def run_audited(engine: Callable[[], TokenEngine], event: Any, deadline: Deadlin
     def record(outcome: str, answered: int) -> None:
         if audit is not None:
             line = audit.record(request_id=caller.request_id, function=caller.function, operation=operation,
-                         principal=caller.principal, requested=requested, answered=answered,
-                         failed=requested - answered, outcome=outcome,
-                         tokens=tokens if operation == DETOKENIZE else (), claimed_role=role)
+                                principal=caller.principal, requested=requested, answered=answered,
+                                failed=requested - answered, outcome=outcome,
+                                tokens=tokens if operation == DETOKENIZE else (), claimed_role=role)
             if written is not None:
                 written.append(line)
 
