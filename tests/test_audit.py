@@ -338,3 +338,24 @@ def test_the_lambda_handler_stores_nothing_when_its_audit_cannot_be_written(tmp_
     with pytest.raises(AuditUnavailable):
         handler.lambda_handler({"requests": [{"data": CANARY}]}, context)
     assert vault_entries(vault) == before == 0
+
+
+def test_a_tokenize_that_fails_after_its_line_gets_a_second_line(tmp_path, monkeypatch):
+    from tegridy_tokens.service.config import open_engine
+    from tegridy_tokens.service.errors import VaultUnavailable
+    from tegridy_tokens.service.invocation import Caller, run_audited
+
+    engine = open_engine(tmp_path / "vault.db")
+
+    def unavailable(entries, deadline):
+        raise VaultUnavailable("the vault did not answer in time; retry the batch")
+
+    monkeypatch.setattr(engine.vault, "put_many", unavailable)
+    audit = keyed_log(tmp_path)
+    caller = Caller("r-2", "tegridy-tokens", {"name": "local-dev"}, frozenset({"tokenize"}))
+    with pytest.raises(VaultUnavailable):
+        run_audited(lambda: engine, {"requests": [{"data": CANARY}]}, None, audit, caller)
+    lines = [json.loads(line) for line in audit.path.read_text().splitlines()]
+    assert [(l["request_id"], l["outcome"], l["answered"]) for l in lines] == [("r-2", "ok", 1),
+                                                                              ("r-2", "VaultUnavailable", 0)]
+    assert audit_verify(audit.path).returncode == 0
