@@ -1,12 +1,15 @@
 """The review's attacks on the local service, each refused: unsigned, wrong-secret, unknown-key and
-stale requests (raw HTTP and boto3), a principal on a function it may not invoke, a foreign Host
-(DNS rebinding), a non-loopback bind, a caller over its rate; and the split itself."""
+stale requests (raw HTTP and boto3), a signature scoped to another service or region, a function
+ARN of another account or region, a principal on a function it may not invoke, an unsigned read
+of the stats, a principals file others may read, a foreign Host (DNS rebinding), a non-loopback
+bind, a caller over its rate; and the split itself."""
 
 from __future__ import annotations
 
 import datetime
 import http.client
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +34,7 @@ ANALYST = {"name": "analyst", "access_key_id": "AKIDANALYST000000002", "secret_a
 def principals_file(tmp_path: Path) -> Path:
     path = tmp_path / "principals.json"
     path.write_text(json.dumps({"principals": [ETL, ANALYST]}))
+    path.chmod(0o600)  # it holds secrets: a looser file is refused
     return path
 
 
@@ -53,11 +57,12 @@ def raw_post(endpoint: str, function: str, body: bytes, headers: dict[str, str])
 
 
 def signed_headers(endpoint: str, function: str, body: bytes, who: dict, when: datetime.datetime | None = None,
-                   secret: str | None = None) -> dict[str, str]:
-    """Headers signed by botocore's SigV4 signer, at `when` (default now)."""
-    request = AWSRequest(method="POST", url=f"{endpoint}/2015-03-31/functions/{function}/invocations", data=body,
-                         headers={"Content-Type": "application/json"})
-    signer = SigV4Auth(Credentials(who["access_key_id"], secret or who["secret_access_key"]), "lambda", "us-east-1")
+                   secret: str | None = None, service: str = "lambda", region: str = "us-east-1",
+                   method: str = "POST", path: str | None = None) -> dict[str, str]:
+    """Headers signed by botocore's SigV4 signer, at `when` (default now), for `service` in `region`."""
+    path = path or f"/2015-03-31/functions/{function}/invocations"
+    request = AWSRequest(method=method, url=f"{endpoint}{path}", data=body, headers={"Content-Type": "application/json"})
+    signer = SigV4Auth(Credentials(who["access_key_id"], secret or who["secret_access_key"]), service, region)
     if when is None:
         signer.add_auth(request)
     else:  # botocore signs "now": sign at another time through its own steps
@@ -164,3 +169,108 @@ def test_rate_limit_answers_429_with_retry_after_and_reason(tmp_path):
         assert status == 429 and headers["x-amzn-errortype"] == "TooManyRequestsException"
         assert int(headers["retry-after"]) >= 4  # 40 values of debt at 10/s
         assert json.loads(answer)["Reason"] == "CallerRateLimitExceeded"
+
+
+def vault_entries(vault: Path) -> int:
+    with sqlite3.connect(vault) as connection:
+        return connection.execute("SELECT count(*) FROM entries").fetchone()[0]
+
+
+def test_a_signature_scoped_to_another_service_or_region_is_refused(tmp_path):
+    vault = tmp_path / "vault.db"
+    with local_service(vault=vault, principals=Principals.load(principals_file(tmp_path))) as service:
+        body = json.dumps({"requests": [{"data": CANARY + "-scope"}]}).encode()
+        before = vault_entries(vault)
+        for scope, words in ((("s3", "eu-west-1"), "service: 'lambda'"), (("s3", "us-east-1"), "service: 'lambda'"),
+                             (("lambda", "eu-west-1"), "region")):
+            headers = signed_headers(service.endpoint, "tegridy-tokens", body, ETL, service=scope[0], region=scope[1])
+            status, answer_headers, answer = raw_post(service.endpoint, "tegridy-tokens", body, headers)
+            assert (status, answer_headers["x-amzn-errortype"]) == (403, "InvalidSignatureException"), scope
+            assert words in json.loads(answer)["Message"] and b"tgr_" not in answer
+        assert vault_entries(vault) == before
+        good = signed_headers(service.endpoint, "tegridy-tokens", body, ETL)
+        assert raw_post(service.endpoint, "tegridy-tokens", body, good)[0] == 200
+    # A server standing for eu-west-1 takes eu-west-1 signatures, and refuses us-east-1 ones.
+    with local_service(vault=vault, principals=Principals.load(principals_file(tmp_path)), region="eu-west-1") as service:
+        west = signed_headers(service.endpoint, "tegridy-tokens", body, ETL, region="eu-west-1")
+        assert raw_post(service.endpoint, "tegridy-tokens", body, west)[0] == 200
+        east = signed_headers(service.endpoint, "tegridy-tokens", body, ETL)
+        assert error_code(raw_post(service.endpoint, "tegridy-tokens", body, east)) == (403, "InvalidSignatureException")
+
+
+def test_a_function_arn_of_another_account_or_region_is_not_served(secured):
+    body = json.dumps({"requests": [{"data": CANARY + "-arn"}]}).encode()
+    own = "arn:aws:lambda:us-east-1:000000000000:function:tegridy-tokens"
+    for name in (own, "000000000000:function:tegridy-tokens", own + ":$LATEST"):
+        headers = signed_headers(secured.endpoint, name, body, ETL)
+        assert raw_post(secured.endpoint, name, body, headers)[0] == 200, name
+    for name, status, words in (("arn:aws:lambda:us-east-1:123456789012:function:tegridy-tokens", 404, "Function not found"),
+                                ("123456789012:function:tegridy-tokens", 404, "Function not found"),
+                                ("arn:aws:lambda:eu-west-1:000000000000:function:tegridy-tokens", 404,
+                                 "not reachable in this region"),
+                                ("arn:aws:lambda:eu-west-1:123456789012:function:tegridy-tokens", 404, "")):
+        headers = signed_headers(secured.endpoint, name, body, ETL)
+        got, answer_headers, answer = raw_post(secured.endpoint, name, body, headers)
+        assert (got, answer_headers["x-amzn-errortype"]) == (status, "ResourceNotFoundException"), name
+        assert words in json.loads(answer)["Message"] and b"tgr_" not in answer
+
+
+def test_the_stats_need_a_signature_under_principals(secured):
+    host_port = secured.endpoint.split("//")[1]
+
+    def get(headers):
+        connection = http.client.HTTPConnection(host_port, timeout=30)
+        connection.request("GET", "/_tegridy/stats", headers=headers)
+        response = connection.getresponse()
+        result = response.status, response.getheader("x-amzn-ErrorType"), response.read()
+        connection.close()
+        return result
+
+    status, error_type, body = get({})
+    assert (status, error_type) == (403, "MissingAuthenticationTokenException") and b"invocations" not in body
+    wrong = signed_headers(secured.endpoint, "", b"", ETL, secret="wrong", method="GET", path="/_tegridy/stats")
+    assert get(wrong)[:2] == (403, "InvalidSignatureException")
+    good = signed_headers(secured.endpoint, "", b"", ETL, method="GET", path="/_tegridy/stats")
+    status, _, body = get(good)
+    assert status == 200 and "invocations" in json.loads(body)
+
+
+def test_a_principals_file_others_may_read_is_refused(tmp_path):
+    from tegridy_tokens.service.errors import ConfigurationError
+
+    path = principals_file(tmp_path)
+    for mode in (0o644, 0o640, 0o604, 0o660):
+        path.chmod(mode)
+        with pytest.raises(ConfigurationError) as refused:
+            Principals.load(path)
+        assert str(path) in str(refused.value) and f"chmod 600 {path}" in str(refused.value)
+        assert ETL["secret_access_key"] not in str(refused.value)
+    path.chmod(0o644)
+    result = subprocess.run([sys.executable, "-m", "tegridy_tokens.cli", "serve", "--port", "0", "--principals", str(path),
+                             "--vault", str(tmp_path / "vault.db")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "chmod 600" in result.stderr and str(path) in result.stderr
+    path.chmod(0o600)
+    assert len(Principals.load(path).by_key) == 2
+    path.chmod(0o400)
+    assert len(Principals.load(path).by_key) == 2
+
+
+def test_a_signed_payload_hash_authenticates_the_headers_and_then_the_body(secured):
+    import hashlib
+
+    body = json.dumps({"requests": [{"data": CANARY + "-hash"}]}).encode()
+    path = "/2015-03-31/functions/tegridy-tokens/invocations"
+
+    def signed_with_hash(declared: str, secret: str | None = None) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=f"{secured.endpoint}{path}", data=body,
+                             headers={"Content-Type": "application/json", "X-Amz-Content-SHA256": declared})
+        SigV4Auth(Credentials(ETL["access_key_id"], secret or ETL["secret_access_key"]), "lambda", "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
+    good = signed_with_hash(hashlib.sha256(body).hexdigest())
+    assert "x-amz-content-sha256" in good["Authorization"]
+    assert raw_post(secured.endpoint, "tegridy-tokens", body, good)[0] == 200
+    # A body other than the one whose hash was signed; a signature made with another secret.
+    assert error_code(raw_post(secured.endpoint, "tegridy-tokens", body + b" ", good)) == (403, "InvalidSignatureException")
+    wrong = signed_with_hash(hashlib.sha256(body).hexdigest(), secret="not-the-secret")
+    assert error_code(raw_post(secured.endpoint, "tegridy-tokens", body, wrong)) == (403, "InvalidSignatureException")

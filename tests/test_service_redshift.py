@@ -78,7 +78,7 @@ def test_a_refused_value_fails_the_batch_without_quoting_it(engine):
 
 
 def test_a_value_the_vault_did_not_store_raises_a_retryable_error(engine, monkeypatch):
-    monkeypatch.setattr(type(engine), "tokenize", lambda self, values, deadline=None, formats=None:
+    monkeypatch.setattr(type(engine), "tokenize", lambda self, values, deadline=None, formats=None, before_store=None, whole_batch=False:
                         [TokenResult(error="later", retryable=True) for _ in values])
     with pytest.raises(VaultUnavailable, match="retry the batch"):
         handle_event(view(engine, {TOKENIZE}), redshift_event([[CANARY]]))

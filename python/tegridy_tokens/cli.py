@@ -1,5 +1,5 @@
 """The `tegridy-tokens` command: `serve` (the local Lambda), `keys` (the only maker of keys),
-`audit verify` (the serve audit's hash chain), `demo` (the quickstart), `jar`, and the ingestion
+`audit verify` (the serve audit's keyed chain and head anchor), `demo` (the quickstart), `jar`, and the ingestion
 pipeline's `ingest` and `state` (ingest/cli.py)."""
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
                        "HTTP 429 with Retry-After (default 100000)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes behind the one port (default: "
                        "the number of CPUs, at most 8; 1 with --audit, whose hash chain is one sequence)")
-    serve.add_argument("--audit", help="append a hash-chained JSON line per invocation to this file "
-                       "(check it with `tegridy-tokens audit verify PATH`)")
+    serve.add_argument("--audit", help="append a JSON line per invocation to this file, each linked to the one before "
+                       "by an HMAC under the audit key, the head anchor in PATH.head (check it with "
+                       "`tegridy-tokens audit verify PATH`)")
     serve.add_argument("--audit-key", help="file holding the audit HMAC key (default PATH.key beside --audit, made on first use)")
+    serve.add_argument("--region", default="us-east-1", help="the region this server stands for: a signature must be "
+                       "scoped to it, and a function ARN must name it (default us-east-1)")
     serve.add_argument("--max-concurrency", type=int, default=None, help="answer HTTP 429 above this many invocations "
                        "at once, counted across all workers")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added delay per invocation (models a remote fleet)")
@@ -58,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
 
     audit = commands.add_parser("audit", help="check the serve --audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="check the hash chain; names the first line changed or removed").add_argument("path")
+    verify = audit_commands.add_parser("verify", help="check the keyed chain and the head anchor; names the first line "
+                                       "changed or removed")
+    verify.add_argument("path")
+    verify.add_argument("--key-file", help="the audit key (default PATH.key, else $TEGRIDY_AUDIT_KEY, base64)")
+    verify.add_argument("--head", help="the head anchor (default PATH.head)")
+    verify.add_argument("--checkpoint", help="SEQ:LINK from an earlier report, kept elsewhere: the log must still hold it")
+    verify.add_argument("--instances", action="store_true", help="lines exported from CloudWatch Logs: check each "
+                        "Lambda instance's chain (no head anchor there)")
 
     commands.add_parser("demo", help="run the quickstart end to end on the embedded default")
     jar = commands.add_parser("jar", help="print the bundled engine jar's path for a Spark line (for spark-submit --jars)")
@@ -81,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return _keys(args)
     if args.command == "audit":
-        return _audit_verify(args.path)
+        return _audit_verify(args)
     if args.command in ("ingest", "state"):
         from .ingest.cli import main as ingest_main
 
@@ -113,13 +123,29 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_verify(path: str) -> int:
-    from .service.audit import verify
+def _audit_verify(args: argparse.Namespace) -> int:
+    from .service.audit import KEY_SUFFIX, KEY_VARIABLE, decode_key, verify, verify_instances
+    from .service.errors import ConfigurationError
 
+    path = args.path
+    key_file = args.key_file or (path + KEY_SUFFIX if os.path.exists(path + KEY_SUFFIX) else None)
     try:
-        ok, report = verify(path)
+        if key_file is not None:
+            key = decode_key(open(key_file, encoding="utf-8").read(), key_file)
+        elif os.environ.get(KEY_VARIABLE):
+            key = decode_key(os.environ[KEY_VARIABLE], KEY_VARIABLE)
+        else:
+            raise ConfigurationError(f"the chain is keyed, so checking it needs the audit key: pass --key-file FILE "
+                                     f"(the default, {path}{KEY_SUFFIX}, does not exist) or set {KEY_VARIABLE} (base64)")
+        if args.instances:
+            ok, report = verify_instances(path, key)
+        else:
+            ok, report = verify(path, key, args.head, args.checkpoint)
+    except ConfigurationError as error:
+        print(f"tegridy-tokens audit verify: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
-        print(f"tegridy-tokens audit verify: cannot read {path} ({type(error).__name__})", file=sys.stderr)
+        print(f"tegridy-tokens audit verify: cannot read {error.filename or path} ({type(error).__name__})", file=sys.stderr)
         return 2
     print(f"{path}: {report}" if ok else f"{path}: TAMPERED: {report}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
@@ -160,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     settings = ServerSettings(function_name=args.function_name, max_concurrency=args.max_concurrency,
                               latency_ms=args.latency_ms, principals=principals, allow_remote=args.allow_remote,
-                              max_values_per_second=args.max_values_per_second, audit=audit)
+                              max_values_per_second=args.max_values_per_second, audit=audit, region=args.region)
     stats = SharedCounters(workers)
     mode = "SigV4 principals" if principals else "loopback-only development mode: NO authentication"
     print(f"tegridy-tokens: serving Lambda functions '{args.function_name}' (tokenize) and "

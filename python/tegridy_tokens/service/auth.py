@@ -1,6 +1,11 @@
-"""Who is calling the local server: the `--principals` file, AWS SigV4 checked with botocore's own
-signer (never a hand-rolled one), the loopback rules for `Host` and `--host`, and each
-principal's rate limit. Every refusal is the typed error real Lambda gives (docs/security.md).
+"""Who is calling the local server: the `--principals` file (refused if others may read it), AWS
+SigV4 checked with botocore's own signer (never a hand-rolled one), its credential scope (service
+`lambda`, the server's region), the loopback rules for `Host` and `--host`, and each principal's
+rate limit. Every refusal is the typed error real Lambda gives (docs/security.md).
+
+The headers are checked before the body is read: an unsigned, unknown, stale or mis-scoped
+request is refused without reading it, and one that declares its payload hash
+(X-Amz-Content-SHA256) has its signature checked over that hash first, then the body against it.
 
 Without a principals file the server is in loopback-only development mode: every caller is the
 principal `local-dev`, allowed on every function.
@@ -13,13 +18,15 @@ import hmac
 import ipaddress
 import json
 import math
+import os
 import re
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional
 
 from .errors import ConfigurationError
 
@@ -31,6 +38,7 @@ ACCESS_DENIED = "AccessDeniedException"
 
 MAX_CLOCK_SKEW_S = 300
 DEV_PRINCIPAL = "local-dev"
+SERVICE = "lambda"
 
 _AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]+)")
 
@@ -65,6 +73,14 @@ class Principals:
 
     @classmethod
     def load(cls, path: str | Path) -> "Principals":
+        """The principals of `path`; refused, as ssh refuses a private key, if group or others may use it."""
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError as error:
+            raise ConfigurationError(f"--principals {path}: cannot be read ({type(error).__name__})") from None
+        if mode & 0o077:
+            raise ConfigurationError(f"--principals {path}: mode {mode:04o} lets group or others read or change it, and "
+                                     f"it holds secret access keys; make it private with `chmod 600 {path}`")
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
             entries = document["principals"]
@@ -80,8 +96,14 @@ class Principals:
         return cls(principals)
 
     def verify(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
-               now: float | None = None) -> Principal:
+               now: float | None = None, region: str = "us-east-1") -> Principal:
         """The principal whose SigV4 signature this request carries, or Refused (403) saying why."""
+        return self.authenticate(method, raw_path, headers, region, now).check_body(body)
+
+    def authenticate(self, method: str, raw_path: str, headers: Mapping[str, str], region: str,
+                     now: float | None = None) -> "SignedRequest":
+        """Everything the headers alone can show, before any body is read: Refused (403), or the
+        request pending its body check (its signature already checked if it declares its payload hash)."""
         authorization = headers.get("Authorization")
         if not authorization:
             raise Refused(403, MISSING, "Missing Authentication Token")
@@ -92,7 +114,13 @@ class Principals:
         scope = credential.split("/")
         if len(scope) != 5 or scope[4] != "aws4_request":
             raise Refused(403, INVALID_SIGNATURE, "The credential scope of the signature is malformed.")
-        access_key_id, day, region, service = scope[:4]
+        access_key_id, day, signed_region, service = scope[:4]
+        # AWS's own words for a signature made for another service or region.
+        if service != SERVICE:
+            raise Refused(403, INVALID_SIGNATURE, f"Credential should be scoped to correct service: '{SERVICE}'. ")
+        if signed_region != region:
+            raise Refused(403, INVALID_SIGNATURE, f"Credential should be scoped to a valid region, not '{signed_region}'. "
+                          f"This server stands for {region} (serve --region).")
         principal = self.by_key.get(access_key_id)
         if principal is None:
             raise Refused(403, UNRECOGNIZED, "The security token included in the request is invalid.")
@@ -106,31 +134,60 @@ class Principals:
         if abs(current - signed_at) > MAX_CLOCK_SKEW_S or day != stamp[:8]:
             raise Refused(403, INVALID_SIGNATURE, f"Signature expired: {stamp} is now earlier or later than "
                           f"{MAX_CLOCK_SKEW_S // 60} minutes from the server's time.")
-        declared = headers.get("X-Amz-Content-SHA256")
-        if declared is not None and declared != hashlib.sha256(body).hexdigest():
-            raise Refused(403, INVALID_SIGNATURE, "The request body does not match its signed X-Amz-Content-SHA256.")
         names = signed_headers.split(";")
         if "host" not in names:
             raise Refused(403, INVALID_SIGNATURE, "The signature must cover the Host header.")
-        if not hmac.compare_digest(_botocore_signature(principal, region, service, method, raw_path, headers, names,
-                                                       body, stamp), signature):
+        # A payload hash the client signed stands for the body: the signature is checked over it now.
+        declared = headers.get("X-Amz-Content-SHA256") if "x-amz-content-sha256" in names else None
+        pending = SignedRequest(principal, region, method, raw_path, headers, names, signature, stamp, declared)
+        if pending.declared_hash is not None:
+            pending.check_signature(None)  # over the declared hash: the body is read only if it holds
+        return pending
+
+
+@dataclass
+class SignedRequest:
+    """A request whose headers passed; `check_body` finishes the check once the body is read."""
+
+    principal: Principal
+    region: str
+    method: str
+    raw_path: str
+    headers: Mapping[str, str]
+    names: list[str]
+    signature: str
+    stamp: str
+    declared_hash: Optional[str]
+
+    def check_signature(self, body: bytes | None) -> None:
+        if not hmac.compare_digest(_botocore_signature(self.principal, self.region, self.method, self.raw_path,
+                                                       self.headers, self.names, body, self.stamp), self.signature):
             raise Refused(403, INVALID_SIGNATURE, "The request signature we calculated does not match the signature "
                           "you provided. Check your AWS Secret Access Key and signing method.")
-        return principal
+
+    def check_body(self, body: bytes) -> Principal:
+        declared = self.headers.get("X-Amz-Content-SHA256")  # signed or not, it must be the body's
+        if declared is not None and not hmac.compare_digest(declared, hashlib.sha256(body).hexdigest()):
+            raise Refused(403, INVALID_SIGNATURE, "The request body does not match its signed X-Amz-Content-SHA256.")
+        if self.declared_hash is None:
+            self.check_signature(body)
+        return self.principal
 
 
-def _botocore_signature(principal: Principal, region: str, service: str, method: str, raw_path: str,
-                        headers: Mapping[str, str], names: list[str], body: bytes, stamp: str) -> str:
+def _botocore_signature(principal: Principal, region: str, method: str, raw_path: str, headers: Mapping[str, str],
+                        names: list[str], body: bytes | None, stamp: str) -> str:
     """What botocore's SigV4 signer computes for this request, under the principal's secret, as
-    signed at `stamp` with exactly the headers the client signed."""
+    signed at `stamp` with exactly the headers the client signed. With `body` None the payload
+    is the signed X-Amz-Content-SHA256, which botocore's canonical request then uses as is."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     signed = {name: headers.get(name, "") for name in names}
-    request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{raw_path}", data=body, headers=signed)
+    request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{raw_path}", data=body or b"",
+                         headers=signed)
     request.context["timestamp"] = stamp
-    signer = SigV4Auth(Credentials(principal.access_key_id, principal.secret_access_key), service, region)
+    signer = SigV4Auth(Credentials(principal.access_key_id, principal.secret_access_key), SERVICE, region)
     canonical = signer.canonical_request(request)
     return signer.signature(signer.string_to_sign(request, canonical), request)
 

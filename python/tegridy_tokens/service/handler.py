@@ -16,29 +16,57 @@ The same functions also answer Amazon Redshift's Lambda-UDF JSON (redshift.py), 
 engine with spark.tegridy.protocol=redshift, or Redshift itself, can call them.
 
 Settings come from the environment: TEGRIDY_VAULT, TEGRIDY_OPERATIONS (default tokenize),
-TEGRIDY_KEYRING (file keyrings only). The handler never creates keys: without them every request
-fails with KeysNotReady, naming `tegridy-tokens keys init`. Every invocation prints one audit line
-(audit.py) to stdout, CloudWatch Logs, before it answers; if it cannot, the request fails. It
-imports only the standard library, `cryptography`, and boto3 when a DynamoDB vault or KMS asks.
+TEGRIDY_KEYRING (file keyrings only), TEGRIDY_AUDIT_KEY (base64: links the audit lines and HMACs
+detokenized tokens). The handler never creates keys: without them every request fails with
+KeysNotReady, naming `tegridy-tokens keys init`. Every invocation prints its audit line (audit.py)
+to stdout, CloudWatch Logs, before it stores or answers anything (invocation.py); if it cannot,
+the request fails and nothing is stored. An invocation with more items than its answer could
+hold is refused before any vault call (MAX_ITEMS). It imports only the standard library,
+`cryptography`, and boto3 when a DynamoDB vault or KMS asks.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import os
+import secrets
 import threading
 from typing import Any
 
-from .audit import AuditLog
+from .audit import KEY_VARIABLE, AuditLog, decode_key
 from .config import Settings, build_engine, parse_operations
 from .errors import AccessDenied, InvalidRequest, ServiceError
+from .invocation import Caller, run_audited
 from .keyring import DETOKENIZE, TOKENIZE
 from .redshift import answered as redshift_answered
-from .redshift import handle_redshift, is_redshift_event, redshift_shape
+from .redshift import handle_redshift, is_redshift_event, redshift_shape, refusal
 from .retry import Deadline
-from .tokens import TokenEngine
+from .tokens import TOKEN_CHARS, BeforeStore, TokenEngine
 
-__all__ = ["lambda_handler", "handle_event", "event_shape", "InvalidRequest", "AccessDenied"]
+__all__ = ["lambda_handler", "handle_event", "event_shape", "InvalidRequest", "AccessDenied", "MAX_ITEMS"]
+
+# Lambda's synchronous response limit, in bytes.
+MAX_RESPONSE_BYTES = 6_291_556
+
+
+def _most_items(smallest_answer: str) -> int:
+    """How many items an answer can hold when each is its smallest: the longest default token
+    and an empty value. A batch above it cannot be answered, whatever it holds."""
+    return MAX_RESPONSE_BYTES // len(smallest_answer.encode("ascii"))
+
+
+_TOKEN = "t" * TOKEN_CHARS
+# Per answer shape: tokenize {"success":true,"token":T,"data":""}, detokenize "T":"", Redshift "T".
+MAX_ITEMS = {TOKENIZE: _most_items(json.dumps({"success": True, "token": _TOKEN, "data": ""}, separators=(",", ":")) + ","),
+             DETOKENIZE: _most_items(f'"{_TOKEN}":"",'),
+             "redshift": _most_items(f'"{_TOKEN}",')}
+
+
+def _within_limit(count: int, kind: str) -> None:
+    if count > MAX_ITEMS[kind]:
+        raise InvalidRequest(f"{count} items in one invocation, over the limit of {MAX_ITEMS[kind]} for {kind}: its "
+                             "answer could not fit in Lambda's 6 MB response. Send smaller batches "
+                             "(spark.tegridy.batch.maxRows)")
 
 
 def _allowed(engine: TokenEngine, operation: str) -> None:
@@ -47,26 +75,35 @@ def _allowed(engine: TokenEngine, operation: str) -> None:
                            f"{operation} is not allowed here. Call the {operation} function, or change that setting")
 
 
-def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = None) -> dict[str, Any]:
+def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = None,
+                 before_store: BeforeStore | None = None) -> dict[str, Any]:
+    """The answer to one event. `before_store(n)` runs before a tokenize first reads or writes
+    the vault (the audit's line: invocation.py); nothing is stored if it raises."""
     if not isinstance(event, dict):
         raise InvalidRequest(f"event must be a JSON object, got {type(event).__name__}")
     if is_redshift_event(event):
-        return handle_redshift(engine, event, deadline)
+        rows = event["arguments"]
+        if isinstance(rows, list) and len(rows) > MAX_ITEMS["redshift"]:
+            return refusal(f"{len(rows)} rows in one invocation, over the limit of {MAX_ITEMS['redshift']}: the answer "
+                           "could not fit in Lambda's 6 MB response")
+        return handle_redshift(engine, event, deadline, before_store)
     if "requests" in event:
         _allowed(engine, TOKENIZE)
         requests = event["requests"]
         if not isinstance(requests, list):
             raise InvalidRequest("'requests' must be a list of {\"data\": string} objects")
+        _within_limit(len(requests), TOKENIZE)
         plain = _plain_values(requests)
         if plain is not None:  # the hot path: strings, no format; no per-item result objects
-            tokens = engine.tokenize_plain(plain, deadline)
+            tokens = engine.tokenize_plain(plain, deadline, before_store)
             if tokens is not None:
                 return {"responses": [{"success": True, "token": token, "data": value}
                                       for token, value in zip(tokens, plain)]}
         values = [item.get("data") if isinstance(item, dict) else None for item in requests]
         formats = [item.get("format") if isinstance(item, dict) else None for item in requests]
         responses = []
-        results = engine.tokenize(values, deadline, formats if any(f is not None for f in formats) else None)
+        results = engine.tokenize(values, deadline, formats if any(f is not None for f in formats) else None,
+                                  before_store)
         for value, result in zip(values, results):
             if result.token is not None:
                 responses.append({"success": True, "token": result.token, "data": value})
@@ -80,12 +117,21 @@ def handle_event(engine: TokenEngine, event: Any, deadline: Deadline | None = No
         tokens = event["tokens"]
         if not isinstance(tokens, list):
             raise InvalidRequest("'tokens' must be a list of strings")
+        _within_limit(len(tokens), DETOKENIZE)
+        errors = [{"index": i, "error": f"tokens[{i}] must be a string, got {type(token).__name__}"}
+                  for i, token in enumerate(tokens) if not isinstance(token, str)]
         if "formats" in event:
             formats = event["formats"]
             if not isinstance(formats, list) or len(formats) != len(tokens):
                 raise InvalidRequest("'formats' must be a list as long as 'tokens'")
-            return {"values": engine.detokenize_formatted(tokens, formats, deadline)}
-        return {"tokens": engine.detokenize(tokens, deadline)}
+            errors += [{"index": i, "error": f"formats[{i}] must be a string or null, got {type(fmt).__name__}"}
+                       for i, fmt in enumerate(formats) if not (fmt is None or isinstance(fmt, str))]
+            answer: dict[str, Any] = {"values": engine.detokenize_formatted(tokens, formats, deadline)}
+        else:
+            answer = {"tokens": engine.detokenize(tokens, deadline)}
+        if errors:  # only for items that are not strings: a well-formed request keeps the seeds' bytes
+            answer["errors"] = sorted(errors, key=lambda e: e["index"])
+        return answer
     raise InvalidRequest("event must have a 'requests' list (tokenize), a 'tokens' list (detokenize), or Redshift's "
                          "'arguments' and 'num_records' (docs/protocols.md)")
 
@@ -119,12 +165,14 @@ _audit: AuditLog | None = None
 
 
 def _audit_log() -> AuditLog:
-    """Stdout is CloudWatch Logs; the chain runs per instance. TEGRIDY_AUDIT_KEY (base64) HMACs tokens."""
+    """Stdout is CloudWatch Logs. The chain runs per instance: a random id names this instance's
+    lines, whose `seq` then shows a gap. TEGRIDY_AUDIT_KEY (base64) links them and HMACs tokens;
+    without it the lines carry no link, and `audit verify` refuses them."""
     global _audit
     with _engine_lock:
         if _audit is None:
-            key = os.environ.get("TEGRIDY_AUDIT_KEY")
-            _audit = AuditLog(key=base64.b64decode(key) if key else None)
+            key = os.environ.get(KEY_VARIABLE)
+            _audit = AuditLog(key=decode_key(key, KEY_VARIABLE) if key else None, instance=secrets.token_hex(8))
         return _audit
 
 
@@ -137,26 +185,14 @@ def _served_operations() -> frozenset[str]:
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """AWS Lambda entry point: the answer, after its audit line is on stdout (else AuditUnavailable)."""
-    operation, requested, tokens = event_shape(event, _served_operations())
-    outcome, result = "ok", None
-    try:
-        result = handle_event(engine_from_environment(), event, Deadline.from_context(context))
-        return_value = result
-    except Exception as error:
-        outcome, return_value = type(error).__name__, error
-    answered = answered_count(operation, result)
+    """AWS Lambda entry point: the answer, after its audit line is on stdout (else AuditUnavailable,
+    and nothing stored)."""
     arn = getattr(context, "invoked_function_arn", None) or "unknown"
-    _audit_log().record(  # raises AuditUnavailable: the answer is then never returned
-        request_id=getattr(context, "aws_request_id", None) or "unknown",
-        function=getattr(context, "function_name", None) or arn.split(":")[-1], operation=operation,
-        principal={"invoked_arn": arn, "kind": "lambda (match the request id with CloudTrail data events)"},
-        requested=requested, answered=answered, failed=requested - answered, outcome=outcome,
-        tokens=tokens if operation == DETOKENIZE else (),
-        claimed_role=event.get("role") if isinstance(event, dict) and isinstance(event.get("role"), str) else None)
-    if isinstance(return_value, Exception):
-        raise return_value
-    return return_value
+    caller = Caller(request_id=getattr(context, "aws_request_id", None) or "unknown",
+                    function=getattr(context, "function_name", None) or arn.split(":")[-1],
+                    principal={"invoked_arn": arn, "kind": "lambda (match the request id with CloudTrail data events)"},
+                    serves=_served_operations())
+    return run_audited(engine_from_environment, event, Deadline.from_context(context), _audit_log(), caller)
 
 
 def answered_count(operation: str, result: dict[str, Any] | None) -> int:

@@ -53,14 +53,15 @@ def local_service(vault: str | os.PathLike[str] | None = None, keyring: str | os
                   on_event: Callable[[Any], None] | None = None,
                   operations: frozenset[str] = BOTH, principals: Principals | None = None,
                   allow_remote: bool = False, max_values_per_second: float | None = None,
-                  audit: AuditLog | None = None) -> Iterator[LocalService]:
+                  audit: AuditLog | None = None, region: str = "us-east-1") -> Iterator[LocalService]:
     """Starts the local Lambda on a background thread (port 0: any free port) and stops it on exit.
     `vault` is a SQLite file path or a vault URL (dynamodb://TABLE with `keyring` or KMS keys).
     It serves `function_name` (tokenize) and `function_name`-detokenize (detokenize)."""
     engine = open_engine(vault, keyring, stateless, operations)
     settings = ServerSettings(function_name=function_name, max_concurrency=max_concurrency,
                               latency_ms=latency_ms, on_event=on_event, principals=principals,
-                              allow_remote=allow_remote, max_values_per_second=max_values_per_second, audit=audit)
+                              allow_remote=allow_remote, max_values_per_second=max_values_per_second, audit=audit,
+                              region=region)
     invoke_app = LambdaInvokeApp(engine, settings)
     with serve_app_in_thread(invoke_app, host, port) as endpoint:
         yield LocalService(endpoint, function_name, invoke_app)

@@ -9,7 +9,7 @@ reference functions:
 
 A row is [value] or [value, format]; a null value gives a null result. Detokenize answers null
 for a token not found. A value the engine refuses fails the batch with `success: false` (the
-caller bisects); a value the vault did not store in time raises VaultUnavailable, an Unhandled
+caller bisects), and nothing of that batch is stored; a value the vault did not store in time raises VaultUnavailable, an Unhandled
 function error the caller retries. Which operation a request is for: the one this function
 serves; a function that serves both goes by `external_function` (a name with "detokenize" in it
 detokenizes). No message here ever holds a value or a token.
@@ -22,7 +22,7 @@ from typing import Any
 from .errors import AccessDenied, VaultUnavailable
 from .keyring import DETOKENIZE, TOKENIZE
 from .retry import Deadline
-from .tokens import TokenEngine
+from .tokens import BeforeStore, TokenEngine
 
 
 def is_redshift_event(event: Any) -> bool:
@@ -62,7 +62,8 @@ def _rows(event: dict[str, Any]) -> tuple[list[Any], list[Any]] | str:
     return values, formats
 
 
-def handle_redshift(engine: TokenEngine, event: dict[str, Any], deadline: Deadline | None) -> dict[str, Any]:
+def handle_redshift(engine: TokenEngine, event: dict[str, Any], deadline: Deadline | None,
+                    before_store: BeforeStore | None = None) -> dict[str, Any]:
     operation = redshift_operation(event, engine.operations)
     if operation not in engine.operations:
         raise AccessDenied(f"this function serves TEGRIDY_OPERATIONS={','.join(sorted(engine.operations))}; "
@@ -76,7 +77,7 @@ def handle_redshift(engine: TokenEngine, event: dict[str, Any], deadline: Deadli
     live_formats = [formats[i] for i in live] if any(formats[i] is not None for i in live) else None
     results: list[str | None] = [None] * len(values)
     if operation == TOKENIZE:
-        outcomes = engine.tokenize(live_values, deadline, live_formats)
+        outcomes = engine.tokenize(live_values, deadline, live_formats, before_store, whole_batch=True)
         late = sum(1 for outcome in outcomes if outcome.retryable)
         if late:
             raise VaultUnavailable(f"the vault did not store {late} value(s) in time; retry the batch")

@@ -33,18 +33,22 @@ from aiohttp import web
 from .audit import AuditLog, AuditUnavailable
 from .auth import ACCESS_DENIED, DEV_PRINCIPAL, Principals, RateLimit, Refused, is_loopback_host
 from .errors import AccessDenied, ServiceError
-from .handler import answered_count, event_shape, handle_event
+from .handler import MAX_RESPONSE_BYTES, event_shape
+from .invocation import Caller, outcome_of, run_audited
 from .keyring import DETOKENIZE, TOKENIZE
 from .tokens import TokenEngine
 from .workers import SharedCounters
 
 log = logging.getLogger("tegridy_tokens.service")
 
-# Lambda's synchronous invocation limits, in bytes.
+# Lambda's synchronous invocation limits, in bytes (the response's is the handler's MAX_RESPONSE_BYTES).
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
-MAX_RESPONSE_BYTES = 6_291_556
 LOG_TAIL_BYTES = 4096
 DETOKENIZE_SUFFIX = "-detokenize"
+
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+# Deeper JSON is refused (400) before the handler sees it: orjson's own limit, held on the fallback too.
+MAX_JSON_DEPTH = 1024
 
 INVOKE_PATH = "/2015-03-31/functions/{function}/invocations"
 STATS_PATH = "/_tegridy/stats"
@@ -63,6 +67,17 @@ class ServerSettings:
     account_id: str = "000000000000"
     # A test-side hook that sees each parsed event (never a log): used to prove what was sent.
     on_event: Callable[[Any], None] | None = field(default=None, repr=False)
+
+
+def arn_scope(path_name: str) -> tuple[str | None, str | None]:
+    """(region, account) a full ARN names, (None, account) for a partial one, (None, None) for a name."""
+    parts = unquote(path_name).split(":")
+    if "function" not in parts:
+        return None, None
+    index = parts.index("function")
+    if index >= 5 and parts[0] == "arn":  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
+        return parts[3], parts[4]
+    return None, parts[index - 1] if index >= 1 else None
 
 
 def function_name_of(path_name: str) -> str:
@@ -98,12 +113,6 @@ def _refused(refusal: Refused) -> web.Response:
     return _error(refusal.status, refusal.error_type, refusal.message, key, refusal.extra, refusal.headers)
 
 
-def _counts(operation: str, requested: int, result: Any) -> tuple[int, int]:
-    """(answered, failed) of a handler's result."""
-    answered = answered_count(operation, result)
-    return answered, requested - answered
-
-
 def _function_error(kind: str, error_type: str, message: str) -> web.Response:
     body = json.dumps({"errorMessage": message, "errorType": error_type}).encode("utf-8")
     return web.Response(
@@ -118,9 +127,31 @@ def _decode(body: bytes) -> Any:
     """The event. orjson parses a batch of 500 in half json's time; it refuses what json accepts
     and Lambda passes on (an escaped lone surrogate, NaN, integers past 64 bits): json then."""
     try:
-        return orjson.loads(body)
+        return orjson.loads(body)  # refuses nesting deeper than MAX_JSON_DEPTH
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        pass
+    try:
+        event = json.loads(body)
+    except RecursionError:
+        raise TooDeep() from None
+    if _deeper_than(event, MAX_JSON_DEPTH):
+        raise TooDeep()
+    return event
+
+
+class TooDeep(ValueError):
+    """A body nested deeper than MAX_JSON_DEPTH."""
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether `document` nests more than `limit` arrays and objects (without recursion)."""
+    level = [document]
+    for _ in range(limit):
+        level = [child for node in level if isinstance(node, (list, dict))
+                 for child in (node.values() if isinstance(node, dict) else node)]
+        if not level:
+            return False
+    return any(isinstance(node, (list, dict)) for node in level)
 
 
 def _encode(result: Any) -> bytes:
@@ -130,6 +161,21 @@ def _encode(result: Any) -> bytes:
     except TypeError:
         # A lone surrogate cannot be UTF-8: escape it as JSON does, so it round-trips exactly.
         return json.dumps(result, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+class ResponseTooLarge(ServiceError):
+    """The answer is over Lambda's response limit: Lambda drops it and reports this error type."""
+
+    error_type = "Function.ResponseSizeTooLarge"
+
+
+def _encode_within_limit(result: Any) -> bytes:
+    """The encoded answer, or ResponseTooLarge (audited as such: the answer is never sent)."""
+    payload = _encode(result)
+    if len(payload) > MAX_RESPONSE_BYTES:
+        log.info("invoke failed: response of %d bytes over the limit", len(payload))
+        raise ResponseTooLarge(f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
+    return payload
 
 
 class LambdaInvokeApp:
@@ -177,6 +223,9 @@ class LambdaInvokeApp:
                 raise
             return _error(error.status, "InvalidRequestContentException" if error.status < 500 else "ServiceException",
                           error.reason)
+        except Exception as error:  # never aiohttp's plain-text 500; the type only (a message may quote a value)
+            log.error("request failed: %s", type(error).__name__)
+            return _error(500, "ServiceException", f"the server failed ({type(error).__name__})")
 
     async def unknown_route(self, request: web.Request) -> web.Response:
         if not self._host_allowed(request):
@@ -191,6 +240,13 @@ class LambdaInvokeApp:
     async def report_stats(self, request: web.Request) -> web.Response:
         if not self._host_allowed(request):
             return self._bad_host()
+        if self.settings.principals is not None:  # counts are the server's business: any principal, signed
+            try:
+                self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
+                                                      self.settings.region).check_body(b"")
+            except Refused as refusal:
+                log.info("stats refused: %s, status=%d", refusal.error_type, refusal.status)
+                return _refused(refusal)
         return web.json_response(self.stats.as_dict())
 
     def _host_allowed(self, request: web.Request) -> bool:
@@ -204,8 +260,19 @@ class LambdaInvokeApp:
                       "server answers loopback names only (a guard against DNS rebinding). Call it as 127.0.0.1 or "
                       "localhost, or start it with --allow-remote and --principals behind a TLS proxy.", key="Message")
 
-    def _arn(self, name: str, qualifier: str | None = None) -> str:
-        arn = f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+    def _not_here(self, path_name: str, name: str, qualifier: str | None) -> str | None:
+        """Lambda's 404 message when the path names a function this server does not hold: another
+        name or qualifier, or an ARN of another account or region."""
+        region, account = arn_scope(path_name)
+        if region is not None and region != self.settings.region:
+            return f"Functions from '{region}' are not reachable in this region ('{self.settings.region}')"
+        if (account is not None and account != self.settings.account_id) or name not in self.functions \
+                or qualifier not in (None, "$LATEST"):
+            return f"Function not found: {self._arn(name, qualifier, account, region)}"
+        return None
+
+    def _arn(self, name: str, qualifier: str | None = None, account: str | None = None, region: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{region or self.settings.region}:{account or self.settings.account_id}:function:{name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
     async def invoke(self, request: web.Request) -> web.Response:
@@ -219,31 +286,51 @@ class LambdaInvokeApp:
         if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
             log.info("invoke rejected: request of %d bytes over the limit, status=413", request.content_length)
             return _error(413, "RequestEntityTooLargeException", self._too_large_message())
-        body = await request.read()
-        if len(body) > MAX_REQUEST_BYTES:
-            log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
-            return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
         principal = DEV_PRINCIPAL if self.settings.principals is None else "unauthenticated"
         try:
-            if self.settings.principals is not None:
-                caller = self.settings.principals.verify(request.method, request.raw_path, request.headers, body)
-                principal = caller.name
-                if not caller.may_invoke(name):
-                    raise Refused(403, ACCESS_DENIED, f"User: arn:aws:iam::{self.settings.account_id}:user/{caller.name} "
+            if self.settings.principals is None:
+                body = await request.read()
+            else:
+                # The headers first: a request they refuse is answered without reading its body.
+                pending = self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
+                                                                self.settings.region)
+                principal = pending.principal.name
+                # Its signature is checked (over a signed payload hash), or it comes from a known key,
+                # signed within five minutes, for this service and region: now the body is read.
+                body = await request.read()
+                if len(body) <= MAX_REQUEST_BYTES:
+                    pending.check_body(body)
+                if not pending.principal.may_invoke(name):
+                    raise Refused(403, ACCESS_DENIED, f"User: arn:aws:iam::{self.settings.account_id}:user/{principal} "
                                   f"is not authorized to perform: lambda:InvokeFunction on resource: {self._arn(name)} "
                                   "because no identity-based policy allows the lambda:InvokeFunction action")
         except Refused as refusal:
             log.info("invoke refused: %s, status=%d", refusal.error_type, refusal.status)
-            self._audit_refusal(request_id, name, principal, refusal.error_type)
+            self._audit_refusal(request_id, name, principal if refusal.error_type == ACCESS_DENIED else "unauthenticated",
+                                refusal.error_type)
             return _refused(refusal)
+        if len(body) > MAX_REQUEST_BYTES:
+            log.info("invoke rejected: request of %d bytes over the limit, status=413", len(body))
+            return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
-        if name not in self.functions or qualifier not in (None, "$LATEST"):
-            log.info("invoke rejected: unknown function or qualifier, status=404")
-            return _error(404, "ResourceNotFoundException", f"Function not found: {self._arn(name, qualifier)}", key="Message")
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type not in INVOCATION_TYPES:
+            log.info("invoke rejected: unknown invocation type, status=400")
+            return _error(400, "InvalidParameterValueException", "1 validation error detected: Value at "
+                          "'invocationType' failed to satisfy constraint: Member must satisfy enum value set: "
+                          f"[{', '.join(INVOCATION_TYPES)}]")
+        not_here = self._not_here(request.match_info["function"], name, qualifier)
+        if not_here is not None:
+            log.info("invoke rejected: unknown function, qualifier, account or region, status=404")
+            return _error(404, "ResourceNotFoundException", not_here, key="Message")
 
         try:
             event = _decode(body) if body else {}
+        except TooDeep:
+            log.info("invoke rejected: body nested too deep, status=400")
+            return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: it is nested "
+                          f"deeper than {MAX_JSON_DEPTH} levels")
         except ValueError:
             # What the real Invoke API answers for a body that is not JSON.
             log.info("invoke rejected: body is not JSON, status=400")
@@ -273,7 +360,7 @@ class LambdaInvokeApp:
 
     async def _run(self, request: web.Request, request_id: str, name: str, principal: str, event: Any,
                    operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
-        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")  # checked by invoke
         if invocation_type == "DryRun":
             return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
@@ -294,38 +381,26 @@ class LambdaInvokeApp:
 
         loop = asyncio.get_running_loop()
         failure: web.Response | None = None
-        result: Any = None
+        payload = b""
+        caller = Caller(request_id=request_id, function=name, principal=self._principal(principal),
+                        serves=self.functions[name])
         try:
-            result = await loop.run_in_executor(self._pool, handle_event, self._views[name], event)
+            # One path with the Lambda handler: the audit line before anything is stored or answered.
+            payload = await loop.run_in_executor(self._pool, run_audited, lambda: self._views[name], event, None,
+                                                 self.settings.audit, caller, _encode_within_limit, log_lines)
+        except AuditUnavailable as error:
+            # Fail closed: nothing was stored, and whatever the handler found stays here.
+            log.error("invoke refused: the audit record could not be written")
+            failure = self._function_failure("Handled", "AuditUnavailable", str(error), request_id)
         except ServiceError as error:  # our own errors: their messages hold no value, by design
             # AccessDenied is an answer, not a crash: Handled, as the issue's contract says.
             kind = "Handled" if isinstance(error, AccessDenied) else "Unhandled"
-            failure = self._function_failure(kind, type(error).__name__, str(error), request_id)
+            failure = self._function_failure(kind, outcome_of(error), str(error), request_id)
         except Exception as error:  # the message may quote a value: report the type only
             log.error("invoke failed: handler raised %s", type(error).__name__)
             failure = self._function_failure("Unhandled", type(error).__name__,
                                              f"the tokenization handler failed ({type(error).__name__})", request_id)
-
-        payload = b""
-        if failure is None:
-            payload = _encode(result)
-            if len(payload) > MAX_RESPONSE_BYTES:
-                log.info("invoke failed: response of %d bytes over the limit", len(payload))
-                failure = self._function_failure("Unhandled", "Function.ResponseSizeTooLarge",
-                                                 f"Response payload size exceeded maximum allowed payload size "
-                                                 f"({MAX_RESPONSE_BYTES} bytes).", request_id)
         outcome = "ok" if failure is None else failure.headers.get("X-Amz-Function-Error-Type", "function_error")
-        if self.settings.audit is not None:
-            answered, failed = _counts(operation, requested, result) if failure is None else (0, requested)
-            try:
-                log_lines.append(self.settings.audit.record(
-                    request_id=request_id, function=name, operation=operation, principal=self._principal(principal),
-                    requested=requested, answered=answered, failed=failed, outcome=outcome,
-                    tokens=tokens if operation == DETOKENIZE else (), claimed_role=_claimed_role(event)))
-            except AuditUnavailable as error:
-                # Fail closed: whatever the handler found stays here.
-                log.error("invoke refused: the audit record could not be written")
-                failure, payload = self._function_failure("Handled", "AuditUnavailable", str(error), request_id), b""
         elapsed_ms = (time.perf_counter() - started) * 1000
         log_lines += [f"END RequestId: {request_id}",
                       f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tValues: {requested}"]
@@ -367,9 +442,3 @@ class LambdaInvokeApp:
     @staticmethod
     def _too_large_message() -> str:
         return f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation"
-
-
-def _claimed_role(event: Any) -> str | None:
-    """The role a caller says it acts as (safe_detokenize's label): recorded as claimed, never trusted."""
-    role = event.get("role") if isinstance(event, dict) else None
-    return role if isinstance(role, str) else None

@@ -33,6 +33,8 @@ TOO_LARGE = "the value is too large for the vault's entries"
 DEFAULT_FORMAT = "default"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _TOKEN_CHARS = 43  # base64 of a 32-byte digest, its one "=" of padding dropped
+TOKEN_CHARS = len(TOKEN_PREFIX) + _TOKEN_CHARS  # 47: the length of every default token
+BeforeStore = Callable[[int], None]
 
 
 def vault_key(token: str, fmt: str | None) -> str:
@@ -93,7 +95,12 @@ class TokenEngine:
         return FormatCipher(fmt, key)
 
     def tokenize(self, values: Sequence[object], deadline: Deadline | None = None,
-                 formats: Sequence[object] | None = None) -> list[TokenResult]:
+                 formats: Sequence[object] | None = None, before_store: BeforeStore | None = None,
+                 whole_batch: bool = False) -> list[TokenResult]:
+        """One result per value. `before_store(n)` is called with the number of values given a
+        token before the vault is first read or written (the audit's line); if it raises,
+        nothing is stored. `whole_batch`: a batch with a refused value stores nothing (a protocol
+        that fails the whole batch for one value, such as Redshift's)."""
         deadline = deadline or Deadline(DEFAULT_BUDGET_S)
         tokens: list[str | None] = []
         keys: list[str | None] = []
@@ -121,11 +128,15 @@ class TokenEngine:
             fresh.setdefault(key, value)
             tokens.append(token)
             keys.append(key)
-        failed, too_large = self._store(fresh, deadline)
+        if whole_batch and any(t is None for t in tokens):
+            fresh = {}
+        failed, too_large = self._store(fresh, deadline, before_store, sum(t is not None for t in tokens))
         results = []
         for i, (value, token, key) in enumerate(zip(values, tokens, keys)):
             if i in refused:
                 results.append(TokenResult(error=refused[i], permanent=True))
+            elif token is None and isinstance(value, str):
+                results.append(TokenResult(error=f"format must be a string, got {type(formats[i]).__name__}"))
             elif token is None:
                 results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
             elif key in too_large:
@@ -136,21 +147,26 @@ class TokenEngine:
                 results.append(TokenResult(token=token))
         return results
 
-    def tokenize_plain(self, values: Sequence[str], deadline: Deadline | None = None) -> list[str] | None:
+    def tokenize_plain(self, values: Sequence[str], deadline: Deadline | None = None,
+                       before_store: BeforeStore | None = None) -> list[str] | None:
         """The hot path for a batch of strings with no format: their tokens, vaulted, or None when
         any item failed (the caller then answers through `tokenize`, item by item; storing an
-        entry twice is harmless). No per-item result objects."""
+        entry twice is harmless). No per-item result objects. `before_store` as for `tokenize`."""
         tokens = self.tokens_for(values)
         if self.vault is None:
             return tokens
-        failed, too_large = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S))
+        failed, too_large = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S),
+                                        before_store, len(tokens))
         return None if failed or too_large else tokens
 
-    def _store(self, fresh: dict[str, str], deadline: Deadline) -> tuple[set[str], set[str]]:
+    def _store(self, fresh: dict[str, str], deadline: Deadline, before_store: BeforeStore | None = None,
+               answered: int = 0) -> tuple[set[str], set[str]]:
         """Seals and writes the entries (vault key -> value) the vault does not hold yet; returns
-        (keys not stored in time, keys too large for the vault)."""
+        (keys not stored in time, keys too large for the vault). `before_store(answered)` first."""
         if self.vault is None or not fresh:
             return set(), set()
+        if before_store is not None:
+            before_store(answered)
         # A token whose read failed is written anyway: writing an entry again is harmless.
         known, _unread = self.vault.get_many(list(fresh), deadline)
         missing = {token: value for token, value in fresh.items() if token not in known}
@@ -173,8 +189,9 @@ class TokenEngine:
 
     def detokenize(self, tokens: Sequence[object], deadline: Deadline | None = None) -> dict[str, str]:
         """token -> value for every token found; a token absent from the result was not found."""
-        wanted = [token for token in dict.fromkeys(tokens)
-                  if isinstance(token, str) and (token.startswith(TOKEN_PREFIX) or token.startswith("fmt:"))]
+        # Strings only, before dict.fromkeys: an object in the list is not hashable.
+        wanted = list(dict.fromkeys(token for token in tokens
+                                    if isinstance(token, str) and (token.startswith(TOKEN_PREFIX) or token.startswith("fmt:"))))
         if self.vault is None or not wanted:
             return {}
         found, unread = self.vault.get_many(wanted, deadline or Deadline(DEFAULT_BUDGET_S))
