@@ -6,12 +6,13 @@ import os
 import secrets
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from .errors import KeyringError, ServiceError
 from .keyring import (FORMAT, KeyringRecord, b64, kms_context, read_keyring_file, read_record, token_key_check,
                       write_keyring_file)
-from .sealing import new_private_key, public_key_of
+from .sealing import keyring_of, new_private_key, public_key_of
 from .vault import KEYRING_RECORD, Vault
 
 
@@ -28,6 +29,7 @@ def init_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, 
     if read_record(vault) is not None:
         raise KeyringError(f"the vault {vault.url} already has keys; they are never replaced "
                            "(see `tegridy-tokens keys status`, or `keys rotate` for a new sealing key)")
+    refuse_orphaned_entries(vault)
     keyring_id = str(uuid.uuid4())
     private = new_private_key()
     version = {"public_key": b64(public_key_of(private)), "created": _now()}
@@ -54,6 +56,26 @@ def init_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, 
             os.unlink(keyring_path)  # another init won the race: its keys stand, ours never served
         raise KeyringError(f"another `keys init` created keys for {vault.url} at the same time; use those")
     return key_status(vault)
+
+
+def refuse_orphaned_entries(vault: Vault) -> None:
+    """New keys over entries would make them unreadable for good, and give their values new tokens:
+    a vault that holds entries but no keyring record lost its record, which must come back."""
+    keyrings: Counter = Counter()
+    for sealed in vault.sealed_entries():
+        keyrings[keyring_of(bytes(sealed))] += 1
+    if not keyrings:
+        return
+    count = sum(keyrings.values())
+    named = ", ".join(f"{keyring_id} ({n:,} entries)" for keyring_id, n in sorted(keyrings.items(), key=str) if keyring_id)
+    unnamed = keyrings.get(None, 0)
+    missing = named + (f"{'; and ' if named else ''}{unnamed:,} entries written before entries recorded their keyring"
+                       if unnamed else "")
+    raise KeyringError(
+        f"the vault {vault.url} holds {count:,} entries but no keyring record: it was deleted or lost. New keys would "
+        f"leave every entry unreadable, so none are made. The missing keyring: {missing}. Restore the keyring record "
+        "(the #keyring item on DynamoDB, the meta table on SQLite) from point-in-time recovery or a backup taken "
+        "before it went, with its keyring file or KMS keys; `tegridy-tokens keys status` then shows it")
 
 
 def rotate_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, kms: Any = None) -> dict[str, Any]:

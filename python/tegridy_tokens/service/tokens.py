@@ -20,16 +20,18 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .errors import VaultUnavailable
+from .errors import UnknownKeyring, VaultUnavailable
 from .formats import FormatCipher, FormatError
 from .keyring import DETOKENIZE, TOKENIZE, Keyring
 from .retry import DEFAULT_BUDGET_S, Deadline
-from .sealing import open_many, seal_many, version_of
+from .sealing import keyring_of, open_many, seal_many, version_of
 from .vault import Vault
 
 TOKEN_PREFIX = "tgr_"
 RETRY_LATER = "the vault did not store this item in time; retry it"
 TOO_LARGE = "the value is too large for the vault's entries"
+FOREIGN = ("the vault already holds this token's entry under another keyring; the vault's keyring record "
+           "was lost or replaced: restore it (point-in-time recovery or a backup), see `tegridy-tokens keys status`")
 DEFAULT_FORMAT = "default"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _TOKEN_CHARS = 43  # base64 of a 32-byte digest, its one "=" of padding dropped
@@ -121,13 +123,15 @@ class TokenEngine:
             fresh.setdefault(key, value)
             tokens.append(token)
             keys.append(key)
-        failed, too_large = self._store(fresh, deadline)
+        failed, too_large, foreign = self._store(fresh, deadline)
         results = []
         for i, (value, token, key) in enumerate(zip(values, tokens, keys)):
             if i in refused:
                 results.append(TokenResult(error=refused[i], permanent=True))
             elif token is None:
                 results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
+            elif key in foreign:
+                results.append(TokenResult(error=FOREIGN, permanent=True))
             elif key in too_large:
                 results.append(TokenResult(error=TOO_LARGE))
             elif key in failed:
@@ -143,24 +147,27 @@ class TokenEngine:
         tokens = self.tokens_for(values)
         if self.vault is None:
             return tokens
-        failed, too_large = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S))
-        return None if failed or too_large else tokens
+        failed, too_large, foreign = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S))
+        return None if failed or too_large or foreign else tokens
 
-    def _store(self, fresh: dict[str, str], deadline: Deadline) -> tuple[set[str], set[str]]:
+    def _store(self, fresh: dict[str, str], deadline: Deadline) -> tuple[set[str], set[str], set[str]]:
         """Seals and writes the entries (vault key -> value) the vault does not hold yet; returns
-        (keys not stored in time, keys too large for the vault)."""
+        (keys not stored in time, keys too large for the vault, keys whose entry is another keyring's).
+        An entry already there is kept if it is this keyring's (or says no keyring: written before
+        entries recorded it); the vault writes only where no entry exists."""
         if self.vault is None or not fresh:
-            return set(), set()
-        # A token whose read failed is written anyway: writing an entry again is harmless.
+            return set(), set(), set()
+        # A token whose read failed is written anyway: the write never replaces an entry.
         known, _unread = self.vault.get_many(list(fresh), deadline)
+        foreign = {token for token, sealed in known.items() if keyring_of(sealed) not in (None, self.keyring.keyring_id)}
         missing = {token: value for token, value in fresh.items() if token not in known}
         if not missing:
-            return set(), set()
-        sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing)
+            return set(), set(), foreign
+        sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing, self.keyring.keyring_id)
         limit = getattr(self.vault, "max_entry_bytes", None)
         too_large = {t for t, entry in sealed.items() if limit is not None and len(entry) + len(t) > limit}
         failed = self.vault.put_many({t: e for t, e in sealed.items() if t not in too_large}, deadline)
-        return failed, too_large
+        return failed, too_large, foreign
 
     def detokenize_formatted(self, tokens: Sequence[object], formats: Sequence[object],
                              deadline: Deadline | None = None) -> list[str | None]:
@@ -182,7 +189,18 @@ class TokenEngine:
             # The protocol cannot say "retry this one": a whole-batch error, never a false "not found".
             raise VaultUnavailable(f"{len(unread)} of {len(wanted)} tokens could not be read from the vault in time; retry the batch")
         versions = {version_of(sealed) for sealed in found.values()} - {None}
-        if self._reload_keyring is not None and not versions <= set(self.keyring.opening_keys):
+        keyrings = {keyring_of(sealed) for sealed in found.values()} - {None}
+        if self._reload_keyring is not None and not (versions <= set(self.keyring.opening_keys)
+                                                     and keyrings <= {self.keyring.keyring_id}):
             # Sealed under a key rotated in after this instance loaded its keyring: load it again.
             self.keyring = self._reload_keyring()
+        foreign = [t for t, sealed in found.items() if keyring_of(sealed) not in (None, self.keyring.keyring_id)]
+        if foreign:
+            # Never "not found": the entries exist, and the keyring that opens them is missing.
+            ids = sorted({keyring_of(found[t]) for t in foreign})
+            raise UnknownKeyring(
+                f"{len(foreign)} of {len(wanted)} tokens have vault entries sealed under keyring {', '.join(ids)}, but "
+                f"{self.vault.url}'s keyring is {self.keyring.keyring_id}: that keyring's record was lost or replaced. "
+                "Restore the vault's keyring record (#keyring) from point-in-time recovery or a backup, with its "
+                "keyring file or KMS keys")
         return open_many(self.keyring.opening_keys, found)
