@@ -108,3 +108,29 @@ def test_a_keyring_from_before_keys_init_is_named(tmp_path):
         with local_service(vault=tmp_path / "vault.db"):
             pass
     assert json.loads((tmp_path / "keyring.json").read_text())["version"] == 1  # left as it was
+
+
+def test_serve_never_makes_keys_over_a_vault_that_holds_entries(tmp_path):
+    import sqlite3
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        client = lambda_client(service.endpoint)
+        values = [CANARY, "b@example.com", "c@example.com"]
+        client.invoke(FunctionName=service.function_name, Payload=json.dumps({"requests": [{"data": v} for v in values]}))
+        keyring_id = service.app.engine.keyring.keyring_id
+    with sqlite3.connect(tmp_path / "vault.db") as connection:  # the accident: the record and the file gone
+        connection.execute("DELETE FROM meta")
+    (tmp_path / "keyring.json").unlink()
+    with pytest.raises(KeyringError) as refused:
+        with local_service(vault=tmp_path / "vault.db"):
+            pass
+    message = str(refused.value)
+    assert "holds 3 entries but no keyring record" in message and keyring_id in message and "backup" in message
+    assert CANARY not in message
+    assert not (tmp_path / "keyring.json").exists()
+    with sqlite3.connect(tmp_path / "vault.db") as connection:
+        assert connection.execute("SELECT count(*) FROM meta").fetchone() == (0,)
+    # `keys init` refuses the same way, and so does the served process.
+    made = cli("keys", "init", "--vault", str(tmp_path / "vault.db"), "--keyring", str(tmp_path / "keyring.json"))
+    assert made.returncode == 1 and "holds 3 entries but no keyring record" in made.stderr
+    assert not (tmp_path / "keyring.json").exists()

@@ -158,7 +158,8 @@ class DynamoDbVault:
                                                      ConsistentRead=True).get("Item")
                 if stored is not None and "s" in stored:
                     # Another keyring's entry is not this value's: failed here, named by the engine's next read.
-                    return keyring_of(bytes(stored["s"]["B"])) in (None, keyring_of(sealed))
+                    theirs, ours = keyring_of(bytes(stored["s"]["B"])), keyring_of(sealed)
+                    return theirs is None or ours is None or theirs == ours
                 # else gone again, or not an entry: written on the next attempt
             except _Retryable:
                 pass

@@ -71,11 +71,15 @@ def refuse_orphaned_entries(vault: Vault) -> None:
     unnamed = keyrings.get(None, 0)
     missing = named + (f"{'; and ' if named else ''}{unnamed:,} entries written before entries recorded their keyring"
                        if unnamed else "")
+    if vault.url.startswith("dynamodb://"):
+        way_back = ("Restore the table's #keyring item from its point-in-time recovery (or an on-demand backup) "
+                    "from before it went")
+    else:
+        way_back = "Restore the vault file (its meta table holds the record) and the keyring file from a backup"
     raise KeyringError(
         f"the vault {vault.url} holds {count:,} entries but no keyring record: it was deleted or lost. New keys would "
-        f"leave every entry unreadable, so none are made. The missing keyring: {missing}. Restore the keyring record "
-        "(the #keyring item on DynamoDB, the meta table on SQLite) from point-in-time recovery or a backup taken "
-        "before it went, with its keyring file or KMS keys; `tegridy-tokens keys status` then shows it")
+        f"leave every entry unreadable, so none are made. The missing keyring: {missing}. {way_back}; "
+        "`tegridy-tokens keys status` then shows the keyring again")
 
 
 def rotate_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, kms: Any = None) -> dict[str, Any]:
