@@ -134,3 +134,37 @@ def test_serve_never_makes_keys_over_a_vault_that_holds_entries(tmp_path):
     made = cli("keys", "init", "--vault", str(tmp_path / "vault.db"), "--keyring", str(tmp_path / "keyring.json"))
     assert made.returncode == 1 and "holds 3 entries but no keyring record" in made.stderr
     assert not (tmp_path / "keyring.json").exists()
+
+
+def test_an_entry_that_does_not_open_is_an_error_not_not_found(tmp_path):
+    # An entry written before entries named their keyring (format 1), under a sealing key version
+    # this keyring lacks: it is there, so the answer is an error, never "not found".
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        engine = service.app.engine
+        token = engine.token_for(CANARY)
+        SqliteVault(tmp_path / "vault.db").put_many(seal_many(7, public_key_of(new_private_key()), {token: CANARY}))
+        with pytest.raises(KeyringError) as refused:
+            engine.detokenize([token, "tgr_absent"])
+    assert type(refused.value).__name__ == "UnknownKeyring"
+    assert "1 of 2 tokens" in str(refused.value) and token not in str(refused.value) and CANARY not in str(refused.value)
+
+
+def test_tokenize_names_another_keyrings_entry_under_its_token(tmp_path):
+    import uuid
+
+    from tegridy_tokens.service.handler import handle_event
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        engine = service.app.engine
+        token = engine.token_for(CANARY)
+        planted = seal_many(1, public_key_of(new_private_key()), {token: "another"}, str(uuid.uuid4()))
+        SqliteVault(tmp_path / "vault.db").put_many(planted)
+        answer = handle_event(engine, {"requests": [{"data": CANARY}, {"data": "b@example.com"}]})["responses"]
+    assert answer[0] == {"success": False, "error": answer[0]["error"], "retryable": False}
+    assert "another keyring" in answer[0]["error"] and CANARY not in answer[0]["error"]
+    assert answer[1]["success"]

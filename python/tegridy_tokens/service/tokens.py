@@ -30,6 +30,9 @@ from .vault import Vault
 TOKEN_PREFIX = "tgr_"
 RETRY_LATER = "the vault did not store this item in time; retry it"
 TOO_LARGE = "the value is too large for the vault's entries"
+RESTORE_KEYRING = ("Restore the vault's keyring record (the #keyring item, or the SQLite vault's meta table) from "
+                   "point-in-time recovery or a backup, with its keyring file or KMS keys; `tegridy-tokens keys status` "
+                   "shows the keyring the vault holds now")
 FOREIGN = ("the vault already holds this token's entry under another keyring; the vault's keyring record "
            "was lost or replaced: restore it (point-in-time recovery or a backup), see `tegridy-tokens keys status`")
 DEFAULT_FORMAT = "default"
@@ -201,6 +204,13 @@ class TokenEngine:
             raise UnknownKeyring(
                 f"{len(foreign)} of {len(wanted)} tokens have vault entries sealed under keyring {', '.join(ids)}, but "
                 f"{self.vault.url}'s keyring is {self.keyring.keyring_id}: that keyring's record was lost or replaced. "
-                "Restore the vault's keyring record (#keyring) from point-in-time recovery or a backup, with its "
-                "keyring file or KMS keys")
-        return open_many(self.keyring.opening_keys, found)
+                f"{RESTORE_KEYRING}")
+        opened = open_many(self.keyring.opening_keys, found)
+        if len(opened) < len(found):
+            # An entry that is there but does not open is not "not found" either: a key version this
+            # keyring lacks, another keyring's entry from before entries named theirs, or damage.
+            raise UnknownKeyring(
+                f"{len(found) - len(opened)} of {len(wanted)} tokens have vault entries that keyring "
+                f"{self.keyring.keyring_id} of {self.vault.url} cannot open (a sealing key version it lacks, another "
+                f"keyring's entries, or damaged entries). {RESTORE_KEYRING}")
+        return opened
