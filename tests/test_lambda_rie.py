@@ -4,8 +4,11 @@ with KMS on moto, as the template deploys them."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import string
 import subprocess
 import sys
 import zipfile
@@ -38,6 +41,8 @@ def test_two_functions_under_the_lambda_runtime_share_one_vault(runtime, vault_t
     import boto3
 
     rie, python, package = runtime
+    # The audit key as the template's secret makes it: 43 letters and digits, and a "=".
+    audit_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43)) + "="
     env = dict(aws_env, AWS_ENDPOINT_URL_KMS=kms_local)
     kms = boto3.client("kms", endpoint_url=kms_local)
     tokenize_key, detokenize_key = (kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2))
@@ -50,7 +55,8 @@ def test_two_functions_under_the_lambda_runtime_share_one_vault(runtime, vault_t
     for name, operations in (("both", "tokenize,detokenize"), ("tokenize", "tokenize")):
         home = tmp_path / name
         home.mkdir()
-        instances[name] = RieInstance(rie, python, package, dict(env, TEGRIDY_VAULT=url, TEGRIDY_OPERATIONS=operations), home)
+        instances[name] = RieInstance(rie, python, package, dict(env, TEGRIDY_VAULT=url, TEGRIDY_OPERATIONS=operations,
+                                                                     TEGRIDY_AUDIT_KEY=audit_key), home)
     values = [CANARY] + [f"user{i}@example.com" for i in range(99)]
     try:
         answers = {name: instance.invoke({"requests": [{"data": v} for v in values]})
@@ -74,3 +80,6 @@ def test_two_functions_under_the_lambda_runtime_share_one_vault(runtime, vault_t
         # The emulator ran the runtime client in the runtime's own python, which imported the handler.
         assert f"exec '{python}'" in log and "Runtime.ImportModuleError" not in log, log[-2000:]
         assert CANARY not in log and tokens["both"][0] not in log, name
+    # The detokenize line holds the tokens' HMACs under the audit key, not null.
+    [line] = [json.loads(l) for l in logs["both"].splitlines() if l.startswith("{") and '"detokenize"' in l]
+    assert len(line["token_hmacs"]) == len(tokens["tokenize"])
