@@ -154,18 +154,24 @@ class DynamoDbVault:
                            ConditionExpression="attribute_not_exists(t)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
                 return True
             except _Exists as existing:
-                stored = existing.item or self._call("get_item", TableName=self.table, Key={"t": {"S": token}},
-                                                     ConsistentRead=True).get("Item")
+                stored = existing.item or self._stored(token)
                 if stored is not None and "s" in stored:
                     # Another keyring's entry is not this value's: failed here, named by the engine's next read.
                     theirs, ours = keyring_of(bytes(stored["s"]["B"])), keyring_of(sealed)
                     return theirs is None or ours is None or theirs == ours
-                # else gone again, or not an entry: written on the next attempt
+                # else gone again, or not read: tried again below
             except _Retryable:
                 pass
             if not sleep_before_retry(attempt, deadline):
                 return False
             attempt += 1
+
+    def _stored(self, token: str) -> dict | None:
+        """The item under `token` (read when DynamoDB did not return it with the failed condition)."""
+        try:
+            return self._call("get_item", TableName=self.table, Key={"t": {"S": token}}, ConsistentRead=True).get("Item")
+        except _Retryable:
+            return None
 
     def sealed_entries(self) -> Iterator[bytes]:
         """Every entry's sealed value, page by page (a full scan: keys init reads it only when the

@@ -73,11 +73,20 @@ def version_of(sealed: bytes) -> int | None:
     return int.from_bytes(sealed[header - 36:header - 32], "big")
 
 
+_KEYRING_NAMES: dict[bytes, str] = {}  # a vault holds entries of one keyring, rarely a few
+
+
 def keyring_of(sealed: bytes) -> str | None:
     """The id of the keyring an entry was sealed under; None for an entry that does not say (format 1)."""
     if _header_length(sealed) != _HEADERS[2]:
         return None
-    return str(uuid.UUID(bytes=bytes(sealed[1:17])))
+    raw = bytes(sealed[1:17])
+    name = _KEYRING_NAMES.get(raw)
+    if name is None:
+        name = str(uuid.UUID(bytes=raw))
+        if len(_KEYRING_NAMES) < 64:
+            _KEYRING_NAMES[raw] = name
+    return name
 
 
 def open_many(private_keys: Mapping[int, bytes], entries: Mapping[str, bytes]) -> dict[str, str]:

@@ -192,19 +192,16 @@ class TokenEngine:
             # The protocol cannot say "retry this one": a whole-batch error, never a false "not found".
             raise VaultUnavailable(f"{len(unread)} of {len(wanted)} tokens could not be read from the vault in time; retry the batch")
         versions = {version_of(sealed) for sealed in found.values()} - {None}
-        keyrings = {keyring_of(sealed) for sealed in found.values()} - {None}
-        if self._reload_keyring is not None and not (versions <= set(self.keyring.opening_keys)
-                                                     and keyrings <= {self.keyring.keyring_id}):
+        if self._reload_keyring is not None and not versions <= set(self.keyring.opening_keys):
             # Sealed under a key rotated in after this instance loaded its keyring: load it again.
             self.keyring = self._reload_keyring()
-        foreign = [t for t, sealed in found.items() if keyring_of(sealed) not in (None, self.keyring.keyring_id)]
+        foreign = [named for named in map(keyring_of, found.values()) if named not in (None, self.keyring.keyring_id)]
         if foreign:
             # Never "not found": the entries exist, and the keyring that opens them is missing.
-            ids = sorted({keyring_of(found[t]) for t in foreign})
             raise UnknownKeyring(
-                f"{len(foreign)} of {len(wanted)} tokens have vault entries sealed under keyring {', '.join(ids)}, but "
-                f"{self.vault.url}'s keyring is {self.keyring.keyring_id}: that keyring's record was lost or replaced. "
-                f"{RESTORE_KEYRING}")
+                f"{len(foreign)} of {len(wanted)} tokens have vault entries sealed under keyring "
+                f"{', '.join(sorted(set(foreign)))}, but {self.vault.url}'s keyring is {self.keyring.keyring_id}: that "
+                f"keyring's record was lost or replaced. {RESTORE_KEYRING}")
         opened = open_many(self.keyring.opening_keys, found)
         if len(opened) < len(found):
             # An entry that is there but does not open is not "not found" either: a key version this
