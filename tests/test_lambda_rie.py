@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
 import shutil
 import string
@@ -27,11 +28,14 @@ pytestmark = pytest.mark.skipif(shutil.which("go") is None,
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
     """(aws-lambda-rie, the runtime's python, the unzipped package built for that python)."""
+    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    if arch is None or sys.platform != "linux":
+        pytest.skip("aws-lambda-rie and the package's manylinux wheels run on Linux x86_64 or arm64 only")
     rie = fetch_rie()
     python, version = lambda_python()
     work = tmp_path_factory.mktemp("rie-package")
     out = work / "tegridy-tokens-lambda.zip"
-    builder().build(out, "x86_64", version, work=work / "build")
+    builder().build(out, arch, version, work=work / "build")
     package = work / "unzipped"
     zipfile.ZipFile(out).extractall(package)
     return rie, runtime_venv(python, version), package
