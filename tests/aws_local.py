@@ -151,7 +151,7 @@ def fetch_rie() -> Path:
     go = BUILD / ".go"
     binary = go / "bin" / "aws-lambda-rie"
     stamp = go / f".rie-{RIE_VERSION}"
-    if not stamp.exists():
+    if not (stamp.exists() and binary.exists()):
         env = dict(os.environ, GOBIN=str(go / "bin"), GOPATH=str(go), GOMODCACHE=str(go / "mod"),
                    GOCACHE=str(go / "cache"), GOFLAGS="-modcacherw")  # -modcacherw: `rm -rf build/.go` works
         subprocess.run(["go", "install", f"{RIE_MODULE}@{RIE_VERSION}"], env=env, check=True)
@@ -172,7 +172,7 @@ def runtime_venv(python: Path, version: str) -> Path:
     """build/rie/py<version>/: a venv holding what Lambda's Python runtime has (awslambdaric, boto3)."""
     venv = BUILD / "rie" / f"py{version}"
     stamp = venv / ".installed"
-    if not stamp.exists():
+    if not (stamp.exists() and (venv / "bin" / "python").exists()):
         subprocess.run([str(python), "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                         "awslambdaric>=3,<5", "boto3>=1.34,<2"], check=True)
