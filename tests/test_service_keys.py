@@ -168,3 +168,16 @@ def test_tokenize_names_another_keyrings_entry_under_its_token(tmp_path):
     assert answer[0] == {"success": False, "error": answer[0]["error"], "retryable": False}
     assert "another keyring" in answer[0]["error"] and CANARY not in answer[0]["error"]
     assert answer[1]["success"]
+
+
+def test_keys_init_over_entries_from_before_keyring_ids_names_them(tmp_path):
+    from tegridy_tokens.service.keys import init_keys
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    vault = SqliteVault(tmp_path / "vault.db")
+    vault.put_many(seal_many(1, public_key_of(new_private_key()), {"tgr_a": "a", "tgr_b": "b"}))  # format 1
+    with pytest.raises(KeyringError, match="holds 2 entries but no keyring record.*2 entries from before entries "
+                                           "named their keyring"):
+        init_keys(vault, keyring_path=tmp_path / "keyring.json")
+    assert not (tmp_path / "keyring.json").exists() and vault.get_meta("keyring") is None

@@ -67,19 +67,26 @@ def refuse_orphaned_entries(vault: Vault) -> None:
     if not keyrings:
         return
     count = sum(keyrings.values())
-    named = ", ".join(f"{keyring_id} ({n:,} entries)" for keyring_id, n in sorted(keyrings.items(), key=str) if keyring_id)
-    unnamed = keyrings.get(None, 0)
-    missing = named + (f"{'; and ' if named else ''}{unnamed:,} entries written before entries recorded their keyring"
-                       if unnamed else "")
+    named = [f"{keyring_id} ({n:,} {_entries(n)})" for keyring_id, n in sorted(keyrings.items(), key=str) if keyring_id]
+    missing = [f"the missing keyring: {', '.join(named)}"] if named else []
+    if keyrings.get(None):
+        missing.append(f"{keyrings[None]:,} {_entries(keyrings[None])} from before entries named their keyring "
+                       "(the backup's `keys status` shows its id)")
+    found = "; ".join(missing)
+    found = found[:1].upper() + found[1:]
     if vault.url.startswith("dynamodb://"):
         way_back = ("Restore the table's #keyring item from its point-in-time recovery (or an on-demand backup) "
                     "from before it went")
     else:
         way_back = "Restore the vault file (its meta table holds the record) and the keyring file from a backup"
     raise KeyringError(
-        f"the vault {vault.url} holds {count:,} entries but no keyring record: it was deleted or lost. New keys would "
-        f"leave every entry unreadable, so none are made. The missing keyring: {missing}. {way_back}; "
+        f"the vault {vault.url} holds {count:,} {_entries(count)} but no keyring record: it was deleted or lost. New "
+        f"keys would leave every entry unreadable, so none are made. {found}. {way_back}; "
         "`tegridy-tokens keys status` then shows the keyring again")
+
+
+def _entries(count: int) -> str:
+    return "entry" if count == 1 else "entries"
 
 
 def rotate_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, kms: Any = None) -> dict[str, Any]:
