@@ -33,8 +33,10 @@ TOO_LARGE = "the value is too large for the vault's entries"
 RESTORE_KEYRING = ("Restore the vault's keyring record (the #keyring item, or the SQLite vault's meta table) from "
                    "point-in-time recovery or a backup, with its keyring file or KMS keys; `tegridy-tokens keys status` "
                    "shows the keyring the vault holds now")
-FOREIGN = ("the vault already holds this token's entry under another keyring; the vault's keyring record "
-           "was lost or replaced: restore it (point-in-time recovery or a backup), see `tegridy-tokens keys status`")
+# Only this keyring's token key makes this token, so another keyring's entry under it was put there
+# by something else (copied from another vault, or planted); the write never replaces it.
+FOREIGN = ("the vault holds an entry under this token that another keyring sealed, and entries are never replaced; "
+           "find where it came from in the vault's point-in-time recovery history, and remove it to tokenize this value")
 DEFAULT_FORMAT = "default"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _TOKEN_CHARS = 43  # base64 of a 32-byte digest, its one "=" of padding dropped
