@@ -130,7 +130,11 @@ def test_serve_never_makes_keys_over_a_vault_that_holds_entries(tmp_path):
     assert not (tmp_path / "keyring.json").exists()
     with sqlite3.connect(tmp_path / "vault.db") as connection:
         assert connection.execute("SELECT count(*) FROM meta").fetchone() == (0,)
-    # `keys init` refuses the same way, and so does the served process.
+    # `tegridy-tokens serve` as users run it, and `keys init`, refuse the same way (the timeout only
+    # stops a server that would otherwise start serving with new keys).
+    served = subprocess.run([sys.executable, "-m", "tegridy_tokens.cli", "serve", "--vault", str(tmp_path / "vault.db"),
+                             "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert served.returncode == 1 and "holds 3 entries but no keyring record" in served.stderr
     made = cli("keys", "init", "--vault", str(tmp_path / "vault.db"), "--keyring", str(tmp_path / "keyring.json"))
     assert made.returncode == 1 and "holds 3 entries but no keyring record" in made.stderr
     assert not (tmp_path / "keyring.json").exists()
