@@ -103,7 +103,8 @@ lambda-package: $(VENV)/.installed
 	$(VENV_PY) deploy/build_lambda_package.py --arch $(LAMBDA_ARCH)
 
 clean:
-	rm -rf $(VENV) .venvs jvm/target target project/target project/project python/tegridy_tokens/jars/*.jar python/*.egg-info dist build/lambda
+	rm -rf $(VENV) .venvs jvm/target target project/target project/project python/tegridy_tokens/jars/*.jar python/*.egg-info dist build/lambda \
+	  build/.go build/rie
 
 # The scale runs (issue 15 §4): 50M rows of the repeated and zipf workloads with rows/s and live
 # heap per 5M-row slice, and the repeated workload on a two-executor local-cluster (~15 minutes).

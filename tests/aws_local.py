@@ -137,3 +137,76 @@ class HandlerProcess:
         self.process.stdout.close()
         self.process.stderr.close()
         return output
+
+
+# AWS's own Lambda runtime, as a container image runs it: the Runtime Interface Emulator (Go,
+# built from the Go module proxy into the git-ignored build/.go/) and awslambdaric (PyPI).
+RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+RIE_VERSION = "v0.0.0-20261030222936-bef5c4ba774d"
+BUILD = HERE.parent / "build"
+
+
+def fetch_rie() -> Path:
+    """aws-lambda-rie, built once with `go install` into build/.go/bin."""
+    go = BUILD / ".go"
+    binary = go / "bin" / "aws-lambda-rie"
+    stamp = go / f".rie-{RIE_VERSION}"
+    if not (stamp.exists() and binary.exists()):
+        env = dict(os.environ, GOBIN=str(go / "bin"), GOPATH=str(go), GOMODCACHE=str(go / "mod"),
+                   GOCACHE=str(go / "cache"), GOFLAGS="-modcacherw")  # -modcacherw: `rm -rf build/.go` works
+        subprocess.run(["go", "install", f"{RIE_MODULE}@{RIE_VERSION}"], env=env, check=True)
+        stamp.touch()
+    return binary
+
+
+def lambda_python() -> tuple[Path, str]:
+    """(interpreter, "X.Y") for the runtime: pyenv's 3.12, Lambda's own version, when there is one;
+    else the interpreter running the tests (the package is then built for it)."""
+    found = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python"))
+    if found:
+        return found[-1], "3.12"
+    return Path(sys.executable), f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def runtime_venv(python: Path, version: str) -> Path:
+    """build/rie/py<version>/: a venv holding what Lambda's Python runtime has (awslambdaric, boto3)."""
+    venv = BUILD / "rie" / f"py{version}"
+    stamp = venv / ".installed"
+    if not (stamp.exists() and (venv / "bin" / "python").exists()):
+        subprocess.run([str(python), "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "awslambdaric>=3,<5", "boto3>=1.34,<2"], check=True)
+        stamp.touch()
+    return venv / "bin" / "python"
+
+
+class RieInstance:
+    """One function under aws-lambda-rie: the unzipped package, run by awslambdaric in `python`,
+    behind the emulator's invoke API on its own port and its own runtime API port."""
+
+    def __init__(self, rie: Path, python: Path, package: Path, env: dict[str, str], home: Path):
+        self.port, runtime_api = free_port(), free_port()
+        environment = {key: value for key, value in os.environ.items()
+                       if not key.startswith(("TEGRIDY_", "PYTHON", "VIRTUAL_ENV", "AWS_"))}
+        environment.update(env, HOME=str(home), TMPDIR=str(home), PYTHONPATH=str(package), LAMBDA_TASK_ROOT=str(package))
+        command = [str(rie), "--runtime-api-address", f"127.0.0.1:{runtime_api}",
+                   "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+                   str(python), "-m", "awslambdaric", "tegridy_tokens.service.handler.lambda_handler"]
+        self.log = home / "rie.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=package, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.process, "aws-lambda-rie")
+
+    def invoke(self, event: Any) -> Any:
+        """The function's answer (a function error is its {"errorType", "errorMessage"} body)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
+                                         data=json.dumps(event).encode("utf-8"), method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def close(self) -> str:
+        """Stops the emulator and the runtime; returns what they logged (searched for values)."""
+        stop(self.process)
+        return self.log.read_text(errors="replace")

@@ -151,29 +151,25 @@ def test_rotation_keeps_tokens_and_opens_old_entries(vault_table, aws_env, tmp_p
 
 
 class DropWrites:
-    """The real DynamoDB client, except that BatchWriteItem hands back as unprocessed the items
-    `drop(token, attempt)` picks, without sending them: throttling, injected."""
+    """The real DynamoDB client, except that PutItem answers ProvisionedThroughputExceeded, without
+    sending it, for the items `drop(token, attempt)` picks: throttling, injected."""
 
     def __init__(self, client, drop):
         self._client, self._drop = client, drop
+        self._lock = threading.Lock()
         self.attempts: Counter = Counter()
-        self.calls: Counter = Counter()
 
-    def batch_write_item(self, RequestItems):
-        self.calls["batch_write_item"] += 1
-        [(table, requests)] = RequestItems.items()
-        kept, dropped = [], []
-        for request in requests:
-            token = request["PutRequest"]["Item"]["t"]["S"]
-            (dropped if self._drop(token, self.attempts[token]) else kept).append(request)
+    def put_item(self, **request):
+        from botocore.exceptions import ClientError
+
+        token = request["Item"]["t"]["S"]
+        with self._lock:
+            attempt = self.attempts[token]
             self.attempts[token] += 1
-        response = self._client.batch_write_item(RequestItems={table: kept}) if kept else {}
-        unprocessed = response.get("UnprocessedItems", {}).get(table, []) + dropped
-        return {"UnprocessedItems": {table: unprocessed} if unprocessed else {}}
-
-    def batch_get_item(self, **request):
-        self.calls["batch_get_item"] += 1
-        return self._client.batch_get_item(**request)
+        if self._drop(token, attempt):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}},
+                              "PutItem")
+        return self._client.put_item(**request)
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -221,3 +217,71 @@ def test_a_value_over_dynamodbs_item_limit_fails_alone(vault_table, aws_env, tmp
     assert "too large" in responses[1]["error"] and "retryable" not in responses[1]
     tokens = [responses[0]["token"], responses[2]["token"]]
     assert handle_event(engine, {"tokens": tokens})["tokens"] == {tokens[0]: values[0], tokens[1]: values[2]}
+
+
+def test_keys_init_refuses_a_vault_whose_keyring_record_is_gone(vault_table, kms_keys, aws_env, tmp_path):
+    from tegridy_tokens.service.dynamodb_vault import default_client
+
+    tokenize_key, detokenize_key = kms_keys
+    url = f"dynamodb://{vault_table}"
+    init = ("keys", "init", "--vault", url, "--tokenize-kms-key", tokenize_key, "--detokenize-kms-key", detokenize_key)
+    assert cli(*init).returncode == 0
+    keyring_id = json.loads(cli("keys", "status", "--vault", url).stdout)["keyring_id"]
+    engine = build_engine(Settings(url, frozenset({"tokenize"})))
+    values = [CANARY, "b@example.com", "c@example.com"]
+    tokens = [r["token"] for r in handle_event(engine, {"requests": [{"data": v} for v in values]})["responses"]]
+
+    default_client().delete_item(TableName=vault_table, Key={"t": {"S": "#keyring"}})  # the accident
+    again = cli(*init)
+    assert again.returncode == 1, again.stdout
+    assert "holds 3 entries but no keyring record" in again.stderr and keyring_id in again.stderr
+    assert "point-in-time recovery" in again.stderr
+    assert CANARY not in again.stderr and not any(token in again.stderr for token in tokens)
+    items = scan_table(vault_table)
+    assert len(items) == 3 and "#keyring" not in [item["t"]["S"] for item in items]  # no new keys made
+
+
+def test_an_entry_sealed_under_an_unknown_keyring_is_an_error_not_empty(vault_table, kms_keys, aws_env, tmp_path):
+    from tegridy_tokens.service.dynamodb_vault import create_table, default_client
+    from tegridy_tokens.service.errors import KeyringError
+
+    tokenize_key, detokenize_key = kms_keys
+    keys = ("--tokenize-kms-key", tokenize_key, "--detokenize-kms-key", detokenize_key)
+    lost, url = f"dynamodb://{vault_table}", f"dynamodb://{vault_table}-new"
+    create_table(default_client(), f"{vault_table}-new")
+    assert cli("keys", "init", "--vault", lost, *keys).returncode == 0
+    lost_id = json.loads(cli("keys", "status", "--vault", lost).stdout)["keyring_id"]
+    old = build_engine(Settings(lost, frozenset({"tokenize", "detokenize"})))
+    [token] = [r["token"] for r in handle_event(old, {"requests": [{"data": CANARY}]})["responses"]]
+    # Another keyring over the same entries: what a re-made keyring record leaves behind.
+    assert cli("keys", "init", "--vault", url, *keys).returncode == 0
+    for item in scan_table(vault_table):
+        if item["t"]["S"] != "#keyring":
+            default_client().put_item(TableName=f"{vault_table}-new", Item=item)
+    engine = build_engine(Settings(url, frozenset({"tokenize", "detokenize"})))
+    with pytest.raises(KeyringError) as refused:  # before: {"tokens": {}}, as if never tokenized
+        handle_event(engine, {"tokens": [token, "tgr_absent"]})
+    message = str(refused.value)
+    assert type(refused.value).__name__ == "UnknownKeyring"
+    assert "1 of 2 tokens" in message and lost_id in message and engine.keyring.keyring_id in message
+    assert "point-in-time recovery" in message and token not in message and CANARY not in message
+    # The formats shape meets the same error.
+    with pytest.raises(KeyringError, match=lost_id):
+        handle_event(engine, {"tokens": [token], "formats": [None]})
+    assert handle_event(old, {"tokens": [token]}) == {"tokens": {token: CANARY}}  # its own keyring still opens it
+
+
+def test_tokenize_never_replaces_an_entry(vault_table, aws_env, tmp_path):
+    from tegridy_tokens.service.dynamodb_vault import DynamoDbVault
+    from tegridy_tokens.service.sealing import seal_many
+
+    url, keyring = f"dynamodb://{vault_table}", str(tmp_path / "keyring.json")
+    assert cli("keys", "init", "--vault", url, "--keyring", keyring).returncode == 0
+    engine = build_engine(Settings(url, frozenset({"tokenize", "detokenize"}), keyring))
+    [token] = [r["token"] for r in handle_event(engine, {"requests": [{"data": CANARY}]})["responses"]]
+    [before] = [item for item in scan_table(vault_table) if item["t"]["S"] == token]
+    other = seal_many(1, engine.keyring.sealing_public_key, {token: "another value"})
+    # A write for an existing token (a racing instance's, or a forged one) leaves the entry as it was.
+    assert DynamoDbVault(vault_table).put_many(other, Deadline(5)) == set()
+    assert [item for item in scan_table(vault_table) if item["t"]["S"] == token] == [before]
+    assert handle_event(engine, {"tokens": [token]}) == {"tokens": {token: CANARY}}

@@ -108,3 +108,80 @@ def test_a_keyring_from_before_keys_init_is_named(tmp_path):
         with local_service(vault=tmp_path / "vault.db"):
             pass
     assert json.loads((tmp_path / "keyring.json").read_text())["version"] == 1  # left as it was
+
+
+def test_serve_never_makes_keys_over_a_vault_that_holds_entries(tmp_path):
+    import sqlite3
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        client = lambda_client(service.endpoint)
+        values = [CANARY, "b@example.com", "c@example.com"]
+        client.invoke(FunctionName=service.function_name, Payload=json.dumps({"requests": [{"data": v} for v in values]}))
+        keyring_id = service.app.engine.keyring.keyring_id
+    with sqlite3.connect(tmp_path / "vault.db") as connection:  # the accident: the record and the file gone
+        connection.execute("DELETE FROM meta")
+    (tmp_path / "keyring.json").unlink()
+    with pytest.raises(KeyringError) as refused:
+        with local_service(vault=tmp_path / "vault.db"):
+            pass
+    message = str(refused.value)
+    assert "holds 3 entries but no keyring record" in message and keyring_id in message and "backup" in message
+    assert CANARY not in message
+    assert not (tmp_path / "keyring.json").exists()
+    with sqlite3.connect(tmp_path / "vault.db") as connection:
+        assert connection.execute("SELECT count(*) FROM meta").fetchone() == (0,)
+    # `tegridy-tokens serve` as users run it, and `keys init`, refuse the same way (the timeout only
+    # stops a server that would otherwise start serving with new keys).
+    served = subprocess.run([sys.executable, "-m", "tegridy_tokens.cli", "serve", "--vault", str(tmp_path / "vault.db"),
+                             "--port", "0"], capture_output=True, text=True, timeout=120)
+    assert served.returncode == 1 and "holds 3 entries but no keyring record" in served.stderr
+    made = cli("keys", "init", "--vault", str(tmp_path / "vault.db"), "--keyring", str(tmp_path / "keyring.json"))
+    assert made.returncode == 1 and "holds 3 entries but no keyring record" in made.stderr
+    assert not (tmp_path / "keyring.json").exists()
+
+
+def test_an_entry_that_does_not_open_is_an_error_not_not_found(tmp_path):
+    # An entry written before entries named their keyring (format 1), under a sealing key version
+    # this keyring lacks: it is there, so the answer is an error, never "not found".
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        engine = service.app.engine
+        token = engine.token_for(CANARY)
+        SqliteVault(tmp_path / "vault.db").put_many(seal_many(7, public_key_of(new_private_key()), {token: CANARY}))
+        with pytest.raises(KeyringError) as refused:
+            engine.detokenize([token, "tgr_absent"])
+    assert type(refused.value).__name__ == "UnknownKeyring"
+    assert "1 of 2 tokens" in str(refused.value) and token not in str(refused.value) and CANARY not in str(refused.value)
+
+
+def test_tokenize_names_another_keyrings_entry_under_its_token(tmp_path):
+    import uuid
+
+    from tegridy_tokens.service.handler import handle_event
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    with local_service(vault=tmp_path / "vault.db") as service:
+        engine = service.app.engine
+        token = engine.token_for(CANARY)
+        planted = seal_many(1, public_key_of(new_private_key()), {token: "another"}, str(uuid.uuid4()))
+        SqliteVault(tmp_path / "vault.db").put_many(planted)
+        answer = handle_event(engine, {"requests": [{"data": CANARY}, {"data": "b@example.com"}]})["responses"]
+    assert answer[0] == {"success": False, "error": answer[0]["error"], "retryable": False}
+    assert "another keyring" in answer[0]["error"] and CANARY not in answer[0]["error"]
+    assert answer[1]["success"]
+
+
+def test_keys_init_over_entries_from_before_keyring_ids_names_them(tmp_path):
+    from tegridy_tokens.service.keys import init_keys
+    from tegridy_tokens.service.sealing import new_private_key, public_key_of, seal_many
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+
+    vault = SqliteVault(tmp_path / "vault.db")
+    vault.put_many(seal_many(1, public_key_of(new_private_key()), {"tgr_a": "a", "tgr_b": "b"}))  # format 1
+    with pytest.raises(KeyringError, match="holds 2 entries but no keyring record.*2 entries from before entries "
+                                           "named their keyring"):
+        init_keys(vault, keyring_path=tmp_path / "keyring.json")
+    assert not (tmp_path / "keyring.json").exists() and vault.get_meta("keyring") is None

@@ -67,8 +67,9 @@ def open_engine(vault: str | os.PathLike[str] | None = None, keyring: str | os.P
                 stateless: bool = False, operations: frozenset[str] = BOTH) -> TokenEngine:
     """The local service's engine (defaults: vault.db under `default_home()`, keyring.json beside
     it). The local development convenience: a brand-new SQLite vault with no keyring file gets
-    its keys here, as `tegridy-tokens keys init --keyring` would make them. Anything else (a
-    DynamoDB vault, an existing vault without its keys) is never initialised implicitly.
+    its keys here, as `tegridy-tokens keys init --keyring` would make them (and as it, refused
+    over a vault that holds entries). Anything else (a DynamoDB vault, an existing vault without
+    its keys) is never initialised implicitly.
     `stateless` (benchmarks) touches no file at all: a throwaway token key held in memory, tokens
     only, no detokenize."""
     from .keys import init_keys

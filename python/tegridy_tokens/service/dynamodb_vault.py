@@ -1,10 +1,13 @@
-"""The shared vault on DynamoDB, in seed 002's batch discipline.
+"""The shared vault on DynamoDB.
 
-Reads are BatchGetItem in chunks of 100 and writes BatchWriteItem in chunks of 25, all chunks
-of a batch sent at once. UnprocessedKeys/UnprocessedItems are retried with exponential backoff
-and full jitter until the invocation's deadline; what is still left is returned as failed,
-item by item, never as a failed batch. Writes are idempotent: the key is the token, which the
-value decides, so racing instances write the same item and every copy opens to the same value.
+Reads are BatchGetItem in chunks of 100, all chunks of a batch sent at once. Writes are PutItem
+with `attribute_not_exists(t)`, one per new entry, spread over the same workers: the tokenize
+role may add entries but never replace or delete one (deploy/template.yaml grants it PutItem
+and no BatchWriteItem, whose DeleteRequest deletes). An entry already there is the same token,
+which the value decides, so a racing instance's copy stands; it is checked to be this keyring's.
+Unprocessed keys and throttled writes are retried with exponential backoff and full jitter until
+the invocation's deadline; what is still left is returned as failed, item by item, never as a
+failed batch.
 
 Table: partition key `t` (S, the token); attribute `s` (B, the sealed value). The keyring record
 is the item whose key is `#keyring` (tokens start with `tgr_`, so they never collide with it).
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .errors import VaultUnavailable
 from .retry import Deadline, sleep_before_retry
+from .sealing import keyring_of
 
 READ_CHUNK = 100    # BatchGetItem's limit
-WRITE_CHUNK = 25    # BatchWriteItem's limit
-WORKERS = 16        # chunks in flight at once: 500 new values are 5 reads, then 20 writes
+WORKERS = 16        # calls in flight at once: 500 new values are 5 reads, then 500 writes 16 at a time
 # Errors for which the whole call may be sent again; any other is a fault to report.
 RETRYABLE_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
                    "InternalServerError", "ServiceUnavailable"}
@@ -51,7 +54,7 @@ def _chunks(items: list, size: int) -> list[list]:
 
 class DynamoDbVault:
     # DynamoDB's 400 KB item limit, less room for the attribute names and the item's overhead:
-    # a larger value fails alone instead of failing its whole BatchWriteItem.
+    # a larger value fails alone, as "too large", before it is sent.
     max_entry_bytes = 400 * 1024 - 64
 
     def __init__(self, table: str, client: Any = None):
@@ -86,6 +89,8 @@ class DynamoDbVault:
             code = error.response.get("Error", {}).get("Code", "Unknown")
             if code in RETRYABLE_CODES:
                 raise _Retryable(code) from None
+            if code == "ConditionalCheckFailedException":
+                raise _Exists(error.response.get("Item")) from None
             if code == "ResourceNotFoundException":
                 raise VaultUnavailable(f"DynamoDB table {self.table} not found; deploy deploy/template.yaml "
                                        "or point TEGRIDY_VAULT at the vault table") from None
@@ -129,24 +134,59 @@ class DynamoDbVault:
         return found, {key["t"]["S"] for key in keys}
 
     def put_many(self, entries: Mapping[str, bytes], deadline: Deadline) -> set[str]:
-        requests = [{"PutRequest": {"Item": {"t": {"S": token}, "s": {"B": sealed}}}} for token, sealed in entries.items()]
+        """Adds each entry unless its token has one; returns the tokens not stored in time. An
+        entry found there already counts as stored if it is the same keyring's (or says none)."""
+        items = list(entries.items())
+        share = -(-len(items) // WORKERS) or 1  # one share of the entries per worker
         failed: set[str] = set()
-        for chunk_failed in self._run_chunks(lambda chunk: self._write_chunk(chunk, deadline), _chunks(requests, WRITE_CHUNK)):
+        for chunk_failed in self._run_chunks(lambda chunk: self._write_chunk(chunk, deadline), _chunks(items, share)):
             failed |= chunk_failed
         return failed
 
-    def _write_chunk(self, requests: list[dict], deadline: Deadline) -> set[str]:
+    def _write_chunk(self, items: list[tuple[str, bytes]], deadline: Deadline) -> set[str]:
+        return {token for token, sealed in items if not self._add(token, sealed, deadline)}
+
+    def _add(self, token: str, sealed: bytes, deadline: Deadline) -> bool:
         attempt = 0
-        while requests:
+        while True:
             try:
-                response = self._call("batch_write_item", RequestItems={self.table: requests})
-                requests = response.get("UnprocessedItems", {}).get(self.table, [])
+                self._call("put_item", TableName=self.table, Item={"t": {"S": token}, "s": {"B": sealed}},
+                           ConditionExpression="attribute_not_exists(t)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                return True
+            except _Exists as existing:
+                stored = existing.item or self._stored(token)
+                if stored is not None and "s" in stored:
+                    # Another keyring's entry is not this value's: failed here, named by the engine's next read.
+                    theirs, ours = keyring_of(bytes(stored["s"]["B"])), keyring_of(sealed)
+                    return theirs is None or ours is None or theirs == ours
+                # else gone again, or not read: tried again below
             except _Retryable:
                 pass
-            if requests and not sleep_before_retry(attempt, deadline):
-                break
+            if not sleep_before_retry(attempt, deadline):
+                return False
             attempt += 1
-        return {request["PutRequest"]["Item"]["t"]["S"] for request in requests}
+
+    def _stored(self, token: str) -> dict | None:
+        """The item under `token` (read when DynamoDB did not return it with the failed condition)."""
+        try:
+            return self._call("get_item", TableName=self.table, Key={"t": {"S": token}}, ConsistentRead=True).get("Item")
+        except _Retryable:
+            return None
+
+    def sealed_entries(self) -> Iterator[bytes]:
+        """Every entry's sealed value, page by page (a full scan: keys init reads it only when the
+        vault has no keyring record, to refuse new keys over existing entries)."""
+        request: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "s",
+                                   "FilterExpression": "attribute_exists(s)"}
+        while True:
+            try:
+                page = self._call("scan", **request)
+            except _Retryable as error:
+                raise VaultUnavailable(f"DynamoDB table {self.table} did not answer ({error}); retry") from None
+            yield from (bytes(item["s"]["B"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- the keyring record ---------------------------------------------------------------------
 
@@ -177,6 +217,14 @@ class DynamoDbVault:
             raise VaultUnavailable(f"DynamoDB refused the keyring record on table {self.table} "
                                    f"({error.response.get('Error', {}).get('Code', 'Unknown')})") from None
         return True
+
+
+class _Exists(Exception):
+    """A conditional PutItem found an item under the key; `item` is it, when DynamoDB returned it."""
+
+    def __init__(self, item: dict | None):
+        super().__init__("exists")
+        self.item = item
 
 
 class _Retryable(Exception):

@@ -30,3 +30,8 @@ class KeyringError(ServiceError):
 
 class VaultUnavailable(ServiceError):
     """The vault did not answer in time or refused the request; the batch may be retried."""
+
+
+class UnknownKeyring(KeyringError):
+    """Vault entries were sealed under a keyring this service does not hold (its record was lost or
+    replaced): an error, never an empty answer."""

@@ -6,12 +6,13 @@ import os
 import secrets
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from .errors import KeyringError, ServiceError
 from .keyring import (FORMAT, KeyringRecord, b64, kms_context, read_keyring_file, read_record, token_key_check,
                       write_keyring_file)
-from .sealing import new_private_key, public_key_of
+from .sealing import keyring_of, new_private_key, public_key_of
 from .vault import KEYRING_RECORD, Vault
 
 
@@ -28,6 +29,7 @@ def init_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, 
     if read_record(vault) is not None:
         raise KeyringError(f"the vault {vault.url} already has keys; they are never replaced "
                            "(see `tegridy-tokens keys status`, or `keys rotate` for a new sealing key)")
+    refuse_orphaned_entries(vault)
     keyring_id = str(uuid.uuid4())
     private = new_private_key()
     version = {"public_key": b64(public_key_of(private)), "created": _now()}
@@ -54,6 +56,37 @@ def init_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, 
             os.unlink(keyring_path)  # another init won the race: its keys stand, ours never served
         raise KeyringError(f"another `keys init` created keys for {vault.url} at the same time; use those")
     return key_status(vault)
+
+
+def refuse_orphaned_entries(vault: Vault) -> None:
+    """New keys over entries would make them unreadable for good, and give their values new tokens:
+    a vault that holds entries but no keyring record lost its record, which must come back."""
+    keyrings: Counter = Counter()
+    for sealed in vault.sealed_entries():
+        keyrings[keyring_of(bytes(sealed))] += 1
+    if not keyrings:
+        return
+    count = sum(keyrings.values())
+    named = [f"{keyring_id} ({n:,} {_entries(n)})" for keyring_id, n in sorted(keyrings.items(), key=str) if keyring_id]
+    missing = [f"the missing keyring: {', '.join(named)}"] if named else []
+    if keyrings.get(None):
+        missing.append(f"{keyrings[None]:,} {_entries(keyrings[None])} from before entries named their keyring "
+                       "(the backup's `keys status` shows its id)")
+    found = "; ".join(missing)
+    found = found[:1].upper() + found[1:]
+    if vault.url.startswith("dynamodb://"):
+        way_back = ("Restore the table's #keyring item from its point-in-time recovery (or an on-demand backup) "
+                    "from before it went")
+    else:
+        way_back = "Restore the vault file (its meta table holds the record) and the keyring file from a backup"
+    raise KeyringError(
+        f"the vault {vault.url} holds {count:,} {_entries(count)} but no keyring record: it was deleted or lost. New "
+        f"keys would leave every entry unreadable, so none are made. {found}. {way_back}; "
+        "`tegridy-tokens keys status` then shows the keyring again")
+
+
+def _entries(count: int) -> str:
+    return "entry" if count == 1 else "entries"
 
 
 def rotate_keys(vault: Vault, keyring_path: str | os.PathLike[str] | None = None, kms: Any = None) -> dict[str, Any]:

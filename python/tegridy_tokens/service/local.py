@@ -1,7 +1,7 @@
 """Running the reference service locally: an in-process server for notebooks and tests
 (`with local_service() as service: service.endpoint`) and `tegridy-tokens serve` as a process.
-A brand-new SQLite vault gets its keys on first start here (config.open_engine); the Lambda
-handler never does that."""
+A brand-new SQLite vault gets its keys on first start here (config.open_engine), never one that
+holds entries; the Lambda handler never makes keys."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from .retry import Deadline
 
@@ -118,6 +118,18 @@ class SqliteVault:
                     "UPDATE meta SET document = ?, revision = revision + 1 WHERE name = ? AND revision = ?",
                     (document, name, expected_revision))
             return cursor.rowcount == 1
+
+    def sealed_entries(self) -> Iterator[bytes]:
+        """Every entry's sealed value, a thousand rows per statement (never the whole vault in memory)."""
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._connection.execute("SELECT token, sealed FROM entries WHERE token > ? ORDER BY token LIMIT 1000",
+                                                (after,)).fetchall()
+            if not rows:
+                return
+            yield from (sealed for _token, sealed in rows)
+            after = rows[-1][0]
 
     def count(self) -> int:
         with self._lock:

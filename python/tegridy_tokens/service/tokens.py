@@ -20,16 +20,23 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .errors import VaultUnavailable
+from .errors import UnknownKeyring, VaultUnavailable
 from .formats import FormatCipher, FormatError
 from .keyring import DETOKENIZE, TOKENIZE, Keyring
 from .retry import DEFAULT_BUDGET_S, Deadline
-from .sealing import open_many, seal_many, version_of
+from .sealing import keyring_of, open_many, seal_many, version_of
 from .vault import Vault
 
 TOKEN_PREFIX = "tgr_"
 RETRY_LATER = "the vault did not store this item in time; retry it"
 TOO_LARGE = "the value is too large for the vault's entries"
+RESTORE_KEYRING = ("Restore the vault's keyring record (the #keyring item, or the SQLite vault's meta table) from "
+                   "point-in-time recovery or a backup, with its keyring file or KMS keys; `tegridy-tokens keys status` "
+                   "shows the keyring the vault holds now")
+# Only this keyring's token key makes this token, so another keyring's entry under it was put there
+# by something else (copied from another vault, or planted); the write never replaces it.
+FOREIGN = ("the vault holds an entry under this token that another keyring sealed, and entries are never replaced; "
+           "find where it came from in the vault's point-in-time recovery history, and remove it to tokenize this value")
 DEFAULT_FORMAT = "default"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _TOKEN_CHARS = 43  # base64 of a 32-byte digest, its one "=" of padding dropped
@@ -130,7 +137,7 @@ class TokenEngine:
             keys.append(key)
         if whole_batch and any(t is None for t in tokens):
             fresh = {}
-        failed, too_large = self._store(fresh, deadline, before_store, sum(t is not None for t in tokens))
+        failed, too_large, foreign = self._store(fresh, deadline, before_store, sum(t is not None for t in tokens))
         results = []
         for i, (value, token, key) in enumerate(zip(values, tokens, keys)):
             if i in refused:
@@ -139,6 +146,8 @@ class TokenEngine:
                 results.append(TokenResult(error=f"format must be a string, got {type(formats[i]).__name__}"))
             elif token is None:
                 results.append(TokenResult(error=f"data must be a string, got {type(value).__name__}"))
+            elif key in foreign:
+                results.append(TokenResult(error=FOREIGN, permanent=True))
             elif key in too_large:
                 results.append(TokenResult(error=TOO_LARGE))
             elif key in failed:
@@ -155,28 +164,32 @@ class TokenEngine:
         tokens = self.tokens_for(values)
         if self.vault is None:
             return tokens
-        failed, too_large = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S),
-                                        before_store, len(tokens))
-        return None if failed or too_large else tokens
+        failed, too_large, foreign = self._store(dict(zip(tokens, values)), deadline or Deadline(DEFAULT_BUDGET_S),
+                                                 before_store, len(tokens))
+        return None if failed or too_large or foreign else tokens
 
     def _store(self, fresh: dict[str, str], deadline: Deadline, before_store: BeforeStore | None = None,
-               answered: int = 0) -> tuple[set[str], set[str]]:
+               answered: int = 0) -> tuple[set[str], set[str], set[str]]:
         """Seals and writes the entries (vault key -> value) the vault does not hold yet; returns
-        (keys not stored in time, keys too large for the vault). `before_store(answered)` first."""
+        (keys not stored in time, keys too large for the vault, keys whose entry is another keyring's).
+        `before_store(answered)` first. An entry already there is kept if it is this keyring's (or
+        says no keyring: written before entries recorded it); the vault writes only where no entry
+        exists."""
         if self.vault is None or not fresh:
-            return set(), set()
+            return set(), set(), set()
         if before_store is not None:
             before_store(answered)
-        # A token whose read failed is written anyway: writing an entry again is harmless.
+        # A token whose read failed is written anyway: the write never replaces an entry.
         known, _unread = self.vault.get_many(list(fresh), deadline)
+        foreign = {token for token, sealed in known.items() if keyring_of(sealed) not in (None, self.keyring.keyring_id)}
         missing = {token: value for token, value in fresh.items() if token not in known}
         if not missing:
-            return set(), set()
-        sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing)
+            return set(), set(), foreign
+        sealed = seal_many(self.keyring.sealing_version, self.keyring.sealing_public_key, missing, self.keyring.keyring_id)
         limit = getattr(self.vault, "max_entry_bytes", None)
         too_large = {t for t, entry in sealed.items() if limit is not None and len(entry) + len(t) > limit}
         failed = self.vault.put_many({t: e for t, e in sealed.items() if t not in too_large}, deadline)
-        return failed, too_large
+        return failed, too_large, foreign
 
     def detokenize_formatted(self, tokens: Sequence[object], formats: Sequence[object],
                              deadline: Deadline | None = None) -> list[str | None]:
@@ -202,4 +215,19 @@ class TokenEngine:
         if self._reload_keyring is not None and not versions <= set(self.keyring.opening_keys):
             # Sealed under a key rotated in after this instance loaded its keyring: load it again.
             self.keyring = self._reload_keyring()
-        return open_many(self.keyring.opening_keys, found)
+        foreign = [named for named in map(keyring_of, found.values()) if named not in (None, self.keyring.keyring_id)]
+        if foreign:
+            # Never "not found": the entries exist, and the keyring that opens them is missing.
+            raise UnknownKeyring(
+                f"{len(foreign)} of {len(wanted)} tokens have vault entries sealed under keyring "
+                f"{', '.join(sorted(set(foreign)))}, but {self.vault.url}'s keyring is {self.keyring.keyring_id}: that "
+                f"keyring's record was lost or replaced. {RESTORE_KEYRING}")
+        opened = open_many(self.keyring.opening_keys, found)
+        if len(opened) < len(found):
+            # An entry that is there but does not open is not "not found" either: a key version this
+            # keyring lacks, another keyring's entry from before entries named theirs, or damage.
+            raise UnknownKeyring(
+                f"{len(found) - len(opened)} of {len(wanted)} tokens have vault entries that keyring "
+                f"{self.keyring.keyring_id} of {self.vault.url} cannot open (a sealing key version it lacks, another "
+                f"keyring's entries, or damaged entries). {RESTORE_KEYRING}")
+        return opened

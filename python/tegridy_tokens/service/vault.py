@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 from .errors import ConfigurationError
 from .retry import Deadline
@@ -22,6 +22,10 @@ class Vault(Protocol):
 
     def put_many(self, entries: Mapping[str, bytes], deadline: Deadline) -> set[str]:
         """Stores the entries; returns the tokens not stored in time."""
+        ...
+
+    def sealed_entries(self) -> Iterator[bytes]:
+        """Every entry's sealed value (keys init reads them to refuse a vault that holds entries)."""
         ...
 
     def get_meta(self, name: str) -> tuple[str, int] | None: ...
