@@ -5,9 +5,10 @@ import java.util.concurrent.ConcurrentHashMap
 import software.amazon.awssdk.http.{ExecutableHttpRequest, HttpExecuteRequest, SdkHttpClient}
 
 /**
- * Wraps the SDK's synchronous HTTP client so that a call can be aborted from another thread.
- * A blocked socket read ignores Thread.interrupt; aborting closes the connection, so a task
- * that is cancelled does not leave its request running until the timeout.
+ * Wraps the SDK's synchronous HTTP client so that a call can be aborted from another thread, and
+ * its connection closed after a failed call. A blocked socket read ignores Thread.interrupt;
+ * aborting closes the connection, so a task that is cancelled does not leave its request
+ * running until the timeout.
  */
 final class AbortableHttpClient(delegate: SdkHttpClient) extends SdkHttpClient {
   private val active = new ConcurrentHashMap[Thread, ExecutableHttpRequest]()
@@ -21,8 +22,17 @@ final class AbortableHttpClient(delegate: SdkHttpClient) extends SdkHttpClient {
   /** Forgets the calling thread's request once its call is over. */
   def finished(): Unit = active.remove(Thread.currentThread())
 
+  /**
+   * Closes the calling thread's connection after its call failed (a timeout, a reset, a cut or
+   * unread body), so that it never goes back to the pool: a reply that arrives late on it can
+   * never be read as the answer to the next request.
+   */
+  def discard(): Unit = abort(Thread.currentThread())
+
   /** Closes the connection of the request `thread` is making, if any. */
-  def abort(thread: Thread): Unit = Option(active.remove(thread)).foreach(_.abort())
+  def abort(thread: Thread): Unit = Option(active.remove(thread)).foreach { request =>
+    try request.abort() catch { case scala.util.control.NonFatal(_) => } // already closed
+  }
 
   override def clientName(): String = delegate.clientName()
   override def close(): Unit = delegate.close()
