@@ -191,7 +191,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     val started = System.nanoTime()
     try {
       val outcomes = shape.parse(send(shape, items, stats, context), items)
-      if (conf.verifiesSample && shape.operation == Operation.Tokenize) verifySample(items, outcomes, stats, context)
+      if (conf.verifiesSample) verifySample(shape, items, outcomes, stats, context)
       lastAnsweredNanos.set(System.nanoTime())
       Right(outcomes)
     } catch {
@@ -227,27 +227,28 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
 
   /**
    * `redshift.verify=sample`: a Redshift reply carries nothing that ties it to its request, so a
-   * few of its tokens, picked at random, are detokenized and must give back the values sent. A
-   * reply to another request (replayed by a proxy, or late on a reused connection) fails that
-   * check on its first sampled token; a verification reply cannot vouch for a wrong token, since
-   * it would have to hold this batch's own values.
+   * few of its answers, picked at random, are sent through the other function (a token to
+   * detokenize, a value to tokenize: the service is convergent) and must give back what was
+   * sent at their place. A reply to another request (replayed by a proxy, or read late) fails
+   * that check on its first sampled answer; a verification reply cannot vouch for a wrong answer,
+   * since it would have to hold this batch's own keys.
    */
-  private def verifySample(items: IndexedSeq[String], outcomes: Array[Either[ItemFailure, String]], stats: TegridyStats,
-      context: CallContext): Unit = {
+  private def verifySample(shape: Shape, items: IndexedSeq[String], outcomes: Array[Either[ItemFailure, String]],
+      stats: TegridyStats, context: CallContext): Unit = {
     val answered = outcomes.indices.filter(i => outcomes(i).isRight)
     if (answered.isEmpty) return
     val random = ThreadLocalRandom.current()
     val picked = if (answered.size <= VerifySample) answered
       else Seq.fill(VerifySample)(answered(random.nextInt(answered.size))).distinct.toIndexedSeq
-    val tokens = picked.map { i =>
+    val inverse = shapes(1 - shape.operation.index)
+    val keys = picked.map { i =>
       FormattedValue.encode(FormattedValue.decode(items(i))._1.getOrElse(FormattedValue.Default), outcomes(i).toOption.get)
     }
-    val detokenize = shapes(Operation.Detokenize.index)
-    val back = detokenize.parse(send(detokenize, tokens, stats, context.copy(function = VerifyFunction)), tokens)
+    val back = inverse.parse(send(inverse, keys, stats, context.copy(function = VerifyFunction(inverse.operation))), keys)
     var k = 0
     while (k < picked.length) {
       if (back(k) != Right(FormattedValue.decode(items(picked(k)))._2)) {
-        throw new TegridyProtocolViolation(s"a sampled token of the reply does not detokenize to the value sent at its " +
+        throw new TegridyProtocolViolation(s"a sampled answer of the reply does not map back to what was sent at its " +
           s"place (${picked.length} sampled of ${items.size}): the reply answers another request (spark.tegridy.redshift.verify)")
       }
       k += 1
@@ -258,10 +259,13 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
 }
 
 object TokenServiceClient {
-  /** Tokens of a Redshift tokenize reply detokenized to check it (`redshift.verify=sample`). */
+  /** Answers of a Redshift reply sent back through the other function to check it (`redshift.verify=sample`). */
   private val VerifySample = 4
-  /** The `external_function` of a verification request. */
-  private val VerifyFunction = "tegridy_detokenize_hp"
+  /** The `external_function` of a verification request, by the operation it asks for. */
+  private val VerifyFunction: Operation => String = {
+    case Operation.Tokenize => "tegridy_tokenize_hp"
+    case Operation.Detokenize => "tegridy_detokenize_hp"
+  }
 
   /** How long one well-formed answer vouches that the service is up. */
   private val RecentNanos = 60L * 1000 * 1000 * 1000

@@ -58,8 +58,9 @@ object Settings {
     "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)")
 
   val RedshiftVerifySetting: Setting[RedshiftVerify] = choice("spark.tegridy.redshift.verify", "redshift_verify",
-    RedshiftVerify.Off, RedshiftVerify.all, "protocol=redshift: sample, detokenize a few new tokens of each batch and " +
-      "fail it on any mismatch, since a Redshift reply cannot be matched to its request (docs/protocols.md)")
+    RedshiftVerify.Off, RedshiftVerify.all, "protocol=redshift: sample, send a few answers of each reply back through " +
+      "the other function and retry the batch on any mismatch, since a Redshift reply cannot be matched to its request " +
+      "(docs/protocols.md)")
 
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
