@@ -30,24 +30,9 @@ def detokenize_directly(service, tokens: list[str]) -> list[str | None]:
     return [found.get(token) for token in tokens]
 
 
-@pytest.fixture()
-def faulty(spark):
-    """Settings for a run through the proxy; put back afterwards."""
-    keys: list[str] = []
-
-    def apply(settings: dict[str, str]) -> None:
-        for key, value in settings.items():
-            spark.conf.set(key, value)
-            keys.append(key)
-
-    yield apply
-    for key in keys:
-        spark.conf.unset(key)
-
-
 @pytest.mark.parametrize("protocol", ["tegridy", "redshift"])
 @pytest.mark.parametrize("rate", [0.1, 0.5])
-def test_faulty_network_gives_exact_tokens_and_values(spark, service, faulty, protocol, rate):
+def test_faulty_network_gives_exact_tokens_and_values(spark, service, session_settings, protocol, rate):
     with FaultProxy(service.endpoint, rate=rate, stall_s=3.0) as proxy:
         settings = {"spark.tegridy.lambda.endpoint": proxy.endpoint, "spark.tegridy.protocol": protocol,
                     "spark.tegridy.batch.maxRows": "50", "spark.tegridy.timeoutMs": "1500",
@@ -56,7 +41,7 @@ def test_faulty_network_gives_exact_tokens_and_values(spark, service, faulty, pr
                     "spark.tegridy.onError": "null"}
         if protocol == "redshift":
             settings["spark.tegridy.redshift.verify"] = "sample"
-        faulty(settings)
+        session_settings(settings)
         tag = f"fp-{protocol}-{int(rate * 100)}"
         values = [f"{tag}-{i}@example.com" for i in range(ROWS)]
         before = service.stats()
@@ -87,5 +72,7 @@ def test_faulty_network_gives_exact_tokens_and_values(spark, service, faulty, pr
           f"{tokenizing.metrics['retries'] + detokenizing.metrics['retries']:.0f}, errors "
           f"{tokenizing.metrics['errors'] + detokenizing.metrics['errors']:.0f}")
     assert tokenizing.metrics["errors"] == detokenizing.metrics["errors"] == 0
-    # Every call the engine sent went through the proxy to the service: the counts meet.
-    assert engine == received == proxy.forwarded
+    # Every call the proxy took reached the service; the engine may count a few more: a request
+    # written to a connection the proxy had just closed after a fault was sent, but never arrived.
+    assert received == proxy.forwarded
+    assert received <= engine <= received + sum(proxy.faults.values())

@@ -34,27 +34,13 @@ def wait_for(condition, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture()
-def settings(spark):
-    keys: list[str] = []
-
-    def apply(values: dict[str, str]) -> None:
-        for key, value in values.items():
-            spark.conf.set(key, value)
-            keys.append(key)
-
-    yield apply
-    for key in keys:
-        spark.conf.unset(key)
-
-
-def test_a_10s_restart_mid_job_leaves_local2_output_exact(spark, settings, tmp_path):
+def test_a_10s_restart_mid_job_leaves_local2_output_exact(spark, session_settings, tmp_path):
     assert spark.sparkContext.master == "local[2]"  # no task retry: only the client can ride it out
     vault = str(tmp_path / "vault.db")
     # --latency-ms keeps the job running long enough to be cut in the middle.
     process, endpoint = serve_in_subprocess("--vault", vault, "--latency-ms", "40")
     port = int(endpoint.rsplit(":", 1)[1])
-    settings({"spark.tegridy.lambda.endpoint": endpoint, "spark.tegridy.batch.maxRows": "20",
+    session_settings({"spark.tegridy.lambda.endpoint": endpoint, "spark.tegridy.batch.maxRows": "20",
               "spark.tegridy.maxInFlight": "4", "spark.tegridy.cache.maxEntries": "0"})
     values = [f"restart-{i}" for i in range(ROWS)]
     outcome: dict = {}
@@ -110,8 +96,8 @@ def test_a_10s_restart_mid_job_leaves_local2_output_exact(spark, settings, tmp_p
     assert received <= metrics["invocations"] <= received + 4 * 2
 
 
-def test_a_cancelled_jobs_calls_are_counted(spark, service, settings):
-    settings({"spark.tegridy.batch.maxRows": "10", "spark.tegridy.cache.maxEntries": "0"})
+def test_a_cancelled_jobs_calls_are_counted(spark, service, session_settings):
+    session_settings({"spark.tegridy.batch.maxRows": "10", "spark.tegridy.cache.maxEntries": "0"})
     before, engine_before = service.stats(), tegridy_tokens.metrics(spark)
     service.app.settings.latency_ms = 300.0  # slow calls, so the job is cancelled with calls in flight
     outcome: dict = {}

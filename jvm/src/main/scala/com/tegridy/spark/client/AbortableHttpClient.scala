@@ -19,8 +19,21 @@ final class AbortableHttpClient(delegate: SdkHttpClient) extends SdkHttpClient {
     prepared
   }
 
-  /** Forgets the calling thread's request once its call is over. */
-  def finished(): Unit = active.remove(Thread.currentThread())
+  /** The calling thread's last finished request, until its reply has been checked. */
+  private val last = new ThreadLocal[ExecutableHttpRequest]()
+
+  /** Forgets the calling thread's request once its call is over (keeping it as the last one). */
+  def finished(): Unit = Option(active.remove(Thread.currentThread())).foreach(last.set)
+
+  /**
+   * Closes the connection of the calling thread's last call, whose complete reply broke the
+   * protocol (garbage, another request's answer): it went back to the pool when its body was
+   * read, and whatever sent that reply may send more on it.
+   */
+  def discardLast(): Unit = Option(last.get()).foreach { request =>
+    last.remove()
+    try request.abort() catch { case scala.util.control.NonFatal(_) => }
+  }
 
   /**
    * Closes the calling thread's connection after its call failed (a timeout, a reset, a cut or

@@ -74,6 +74,8 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
     }
   }
 
+  override def discardLast(): Unit = http.discardLast()
+
   /** Closes the connection of the invocation `thread` is making (its task was cancelled). */
   override def abort(thread: Thread): Unit = http.abort(thread)
 

@@ -195,7 +195,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
       lastAnsweredNanos.set(System.nanoTime())
       Right(outcomes)
     } catch {
-      case violation: TegridyProtocolViolation => Left(new InvokeFailure(FailureCause.Protocol(violation.getMessage)))
+      case violation: TegridyProtocolViolation =>
+        transport.discardLast() // never reuse the connection that carried it
+        Left(new InvokeFailure(FailureCause.Protocol(violation.getMessage)))
       case failure: InvokeFailure =>
         throttled = failure.cause.isInstanceOf[FailureCause.Throttled]
         if (throttled) stats.increment(Counter.Throttles)

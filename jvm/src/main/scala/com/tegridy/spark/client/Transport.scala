@@ -8,5 +8,7 @@ package com.tegridy.spark.client
 trait Transport extends AutoCloseable {
   def invoke(operation: Operation, payload: Array[Byte]): Array[Byte]
   def abort(thread: Thread): Unit
+  /** The calling thread's last reply broke the protocol: close its connection rather than reuse it. */
+  def discardLast(): Unit = ()
   override def close(): Unit
 }
