@@ -99,7 +99,7 @@ def test_a_10s_restart_mid_job_leaves_local2_output_exact(spark, session_setting
 def test_a_cancelled_jobs_calls_are_counted(spark, service, session_settings):
     session_settings({"spark.tegridy.batch.maxRows": "10", "spark.tegridy.cache.maxEntries": "0"})
     before, engine_before = service.stats(), tegridy_tokens.metrics(spark)
-    service.app.settings.latency_ms = 300.0  # slow calls, so the job is cancelled with calls in flight
+    service.app.settings.latency_ms = 2000.0  # slow calls: no task can end on its own while the job is cancelled
     outcome: dict = {}
 
     def job() -> None:
@@ -124,8 +124,11 @@ def test_a_cancelled_jobs_calls_are_counted(spark, service, session_settings):
         return engine, service.stats()["invocations"] - before["invocations"]
 
     deadline = time.monotonic() + 30
-    while figures()[0] != figures()[1] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while figures()[0] < figures()[1] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the killed tasks' figures reach the driver a moment after the job ends
+    time.sleep(1)
     engine, received = figures()
     print(f"\ncancelled job: engine invocations {engine:.0f}, service invocations {received}")
-    assert engine == received
+    # Every call the service took is counted; a call aborted as its bytes left may not have been
+    # read by the service (at most one per invocation thread: maxInFlight, 16).
+    assert received <= engine <= received + 16

@@ -1,8 +1,10 @@
 package com.tegridy.spark.client
 
+import java.io.FilterInputStream
 import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
 
-import software.amazon.awssdk.http.{ExecutableHttpRequest, HttpExecuteRequest, SdkHttpClient}
+import software.amazon.awssdk.http.{ContentStreamProvider, ExecutableHttpRequest, HttpExecuteRequest, SdkHttpClient}
 
 /**
  * Wraps the SDK's synchronous HTTP client so that a call can be aborted from another thread, and
@@ -13,27 +15,30 @@ import software.amazon.awssdk.http.{ExecutableHttpRequest, HttpExecuteRequest, S
 final class AbortableHttpClient(delegate: SdkHttpClient) extends SdkHttpClient {
   private val active = new ConcurrentHashMap[Thread, ExecutableHttpRequest]()
 
+  /** Whether the calling thread's current (or last) call has started writing its body: it was sent. */
+  private val bodyTaken = new ThreadLocal[AtomicBoolean]()
+
   override def prepareRequest(request: HttpExecuteRequest): ExecutableHttpRequest = {
-    val prepared = delegate.prepareRequest(request)
+    val taken = new AtomicBoolean(false)
+    bodyTaken.set(taken)
+    // The HTTP client reads the body only once connected, to write it: reading it means sending it.
+    val watched = request.contentStreamProvider().map[ContentStreamProvider] { provider =>
+      () => new FilterInputStream(provider.newStream()) {
+        override def read(): Int = { taken.set(true); super.read() }
+        override def read(b: Array[Byte], off: Int, len: Int): Int = { taken.set(true); super.read(b, off, len) }
+      }
+    }
+    val prepared = delegate.prepareRequest(HttpExecuteRequest.builder().request(request.httpRequest())
+      .contentStreamProvider(watched.orElse(null)).metricCollector(request.metricCollector().orElse(null)).build())
     active.put(Thread.currentThread(), prepared) // the sync client prepares on the calling thread
     prepared
   }
 
-  /** The calling thread's last finished request, until its reply has been checked. */
-  private val last = new ThreadLocal[ExecutableHttpRequest]()
+  /** The calling thread's last call put at least its first bytes on the wire (false: it never connected). */
+  def lastCallSent: Boolean = Option(bodyTaken.get()).forall(_.get())
 
-  /** Forgets the calling thread's request once its call is over (keeping it as the last one). */
-  def finished(): Unit = Option(active.remove(Thread.currentThread())).foreach(last.set)
-
-  /**
-   * Closes the connection of the calling thread's last call, whose complete reply broke the
-   * protocol (garbage, another request's answer): it went back to the pool when its body was
-   * read, and whatever sent that reply may send more on it.
-   */
-  def discardLast(): Unit = Option(last.get()).foreach { request =>
-    last.remove()
-    try request.abort() catch { case scala.util.control.NonFatal(_) => }
-  }
+  /** Forgets the calling thread's request once its call is over. */
+  def finished(): Unit = active.remove(Thread.currentThread())
 
   /**
    * Closes the calling thread's connection after its call failed (a timeout, a reset, a cut or

@@ -74,7 +74,7 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
     }
   }
 
-  override def discardLast(): Unit = http.discardLast()
+  override def lastCallSent: Boolean = http.lastCallSent
 
   /** Closes the connection of the invocation `thread` is making (its task was cancelled). */
   override def abort(thread: Thread): Unit = http.abort(thread)

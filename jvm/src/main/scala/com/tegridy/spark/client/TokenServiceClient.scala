@@ -195,9 +195,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
       lastAnsweredNanos.set(System.nanoTime())
       Right(outcomes)
     } catch {
-      case violation: TegridyProtocolViolation =>
-        transport.discardLast() // never reuse the connection that carried it
-        Left(new InvokeFailure(FailureCause.Protocol(violation.getMessage)))
+      case violation: TegridyProtocolViolation => Left(new InvokeFailure(FailureCause.Protocol(violation.getMessage)))
       case failure: InvokeFailure =>
         throttled = failure.cause.isInstanceOf[FailureCause.Throttled]
         if (throttled) stats.increment(Counter.Throttles)
@@ -217,7 +215,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
       stats.add(Counter.BytesReceived, payload.length)
       payload
     } catch {
-      case failure: InvokeFailure if failure.cause.unsent => sent = false; throw failure
+      // Refused before connecting, or cancelled with its task before a byte went out.
+      case failure: InvokeFailure if failure.cause.unsent || !transport.lastCallSent => sent = false; throw failure
+      case cancelled: InterruptedException if !transport.lastCallSent => sent = false; throw cancelled
     } finally {
       if (sent) {
         stats.increment(Counter.Invocations)

@@ -8,7 +8,7 @@ package com.tegridy.spark.client
 trait Transport extends AutoCloseable {
   def invoke(operation: Operation, payload: Array[Byte]): Array[Byte]
   def abort(thread: Thread): Unit
-  /** The calling thread's last reply broke the protocol: close its connection rather than reuse it. */
-  def discardLast(): Unit = ()
+  /** Whether the calling thread's last call went out (false: refused before a byte was sent). */
+  def lastCallSent: Boolean = true
   override def close(): Unit
 }

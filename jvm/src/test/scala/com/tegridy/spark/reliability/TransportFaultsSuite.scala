@@ -146,9 +146,10 @@ class TransportFaultsSuite extends AnyFunSuite with LocalSparkSession with Event
     }
   }
 
-  test("a cancelled job's calls are counted: the engine's invocations meet the service's") {
+  test("a cancelled job's calls are counted: the engine's invocations cover the service's") {
     fresh("spark.tegridy.batch.maxRows" -> "10") {
-      lambda.respond = values => Reply(200, Map.empty, lambda.tokenizeBody(values), delayMs = 300)
+      // Calls slow enough that no task can end on its own while the job is cancelled.
+      lambda.respond = values => Reply(200, Map.empty, lambda.tokenizeBody(values), delayMs = 2000)
       val before = stats()
       spark.sparkContext.setJobGroup("cancel-me", "cancelled on purpose", interruptOnCancel = true)
       val runner = new Thread(() => try spark.sql(query("cancel")).collect() catch { case _: Throwable => })
@@ -159,7 +160,11 @@ class TransportFaultsSuite extends AnyFunSuite with LocalSparkSession with Event
       spark.sparkContext.clearJobGroup()
       eventually(timeout(Span(30, Seconds))) {
         val sent = figure(stats(), "invocations") - figure(before, "invocations")
-        assert(sent == lambda.invocations.get(), s"engine $sent, service ${lambda.invocations.get()}")
+        // Every call the service took is counted; a call aborted just after its bytes left may be
+        // counted without the fake's server having dispatched it (at most one per invocation thread).
+        val received = lambda.invocations.get()
+        assert(sent >= received && sent <= received + 16, s"engine $sent, service $received, unsent " +
+          s"${figure(stats(), "attempts_unsent") - figure(before, "attempts_unsent")}")
       }
     }
   }
