@@ -35,7 +35,11 @@ final case class TegridyConf(
     piiTypes: Seq[String] = Settings.PiiTypes.default.get,
     claimedRole: Option[String] = None,
     protocol: WireFormat = WireFormat.Tegridy,
-    caller: Option[RedshiftCaller] = None) {
+    caller: Option[RedshiftCaller] = None,
+    redshiftVerify: RedshiftVerify = RedshiftVerify.Off) {
+
+  /** protocol=redshift with verify=sample: each tokenize reply is checked by detokenizing a sample of it. */
+  def verifiesSample: Boolean = protocol == WireFormat.Redshift && redshiftVerify == RedshiftVerify.Sample
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -78,6 +82,14 @@ object WireFormat {
   case object Tegridy extends WireFormat("tegridy")
   case object Redshift extends WireFormat("redshift")
   val all: Seq[WireFormat] = Seq(Tegridy, Redshift)
+}
+
+/** `spark.tegridy.redshift.verify`: whether a Redshift tokenize reply is checked by detokenizing a sample. */
+sealed abstract class RedshiftVerify(name: String) extends NamedChoice(name)
+object RedshiftVerify {
+  case object Off extends RedshiftVerify("off")
+  case object Sample extends RedshiftVerify("sample")
+  val all: Seq[RedshiftVerify] = Seq(Off, Sample)
 }
 
 sealed abstract class OnError(name: String) extends NamedChoice(name)
@@ -126,6 +138,12 @@ object TegridyConf {
         s"${setting.python}=...))"))
 
     val protocol = value(Settings.ProtocolSetting)
+    val verify = value(Settings.RedshiftVerifySetting)
+    if (verify == RedshiftVerify.Sample && protocol == WireFormat.Redshift && optional(Settings.DetokenizeFunctionName).isEmpty) {
+      throw new TegridyConfigException(Settings.RedshiftVerifySetting.key, "is sample, which checks each batch's tokens " +
+        s"through the detokenize function, but ${Settings.DetokenizeFunctionName.key} is not set: set it (and let " +
+        "this job invoke it), or set redshift.verify to off")
+    }
     TegridyConf(
       functionName = value(Settings.FunctionName),
       detokenizeFunctionName = optional(Settings.DetokenizeFunctionName),
@@ -143,6 +161,7 @@ object TegridyConf {
       retryItemAttempts = value(Settings.RetryItemAttempts),
       onError = value(Settings.OnErrorSetting),
       piiTypes = value(Settings.PiiTypes),
-      protocol = protocol)
+      protocol = protocol,
+      redshiftVerify = verify)
   }
 }
