@@ -56,9 +56,18 @@ object ExtractTokenCalls extends Rule[LogicalPlan] with PredicateHelper {
       }
       groupingDone.transformUp {
         case batch: BatchTokenize => batch
-        case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) => extract(operator)
+        case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) && !writesRows(operator) =>
+          extract(operator)
       }
   }
+
+  /**
+   * A row-level write (DELETE, UPDATE, MERGE on a v2 table: ReplaceData, WriteDelta, Iceberg's own
+   * nodes) keeps its condition to plan again over a fresh scan (the files to rewrite are found by a
+   * subquery of its own), so the condition must keep its calls: its query, which filters the rows,
+   * holds the same condition and is batched as any query.
+   */
+  private def writesRows(operator: LogicalPlan): Boolean = operator.isInstanceOf[V2WriteCommand]
 
   // ---- after: a LIMIT above caps the read-ahead ----
 
@@ -83,6 +92,7 @@ object ExtractTokenCalls extends Rule[LogicalPlan] with PredicateHelper {
   private def warnUnbatched(plan: LogicalPlan): Unit = {
     val left = plan.flatMap {
       case _: BatchTokenize => Nil
+      case operator if writesRows(operator) => Nil
       case operator => operator.expressions.flatMap(unbatchedCalls(_, operator))
     }.distinct
     if (left.nonEmpty && warned.put(System.identityHashCode(plan), java.lang.Boolean.TRUE) == null) {
