@@ -238,7 +238,8 @@ object TegridyFunctions {
       val keys = figures.keys.toSeq.sorted
       val counts = TegridyStats.Counter.all.map(_.key).toSet
       val attributes = keys.map(k => AttributeReference(k, if (counts(k)) LongType else DoubleType, nullable = false)())
-      val values: Seq[Any] = keys.map(k => if (counts(k)) figures(k).toLong else figures(k))
+      // Each branch typed Any: Scala 2.12 (Spark 3.5) would widen the Long branch back to a Double.
+      val values: Seq[Any] = keys.map(k => if (counts(k)) (figures(k).toLong: Any) else (figures(k): Any))
       LocalRelation(attributes, Seq(InternalRow.fromSeq(values)))
     }
   }
