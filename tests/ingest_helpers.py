@@ -53,3 +53,12 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> 
 def cli_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, Any]:
     done = cli(*args, "--json", env=env)
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else done.stderr
+
+
+def count_rows(output: Path, corrupt: bool = False) -> int:
+    """Rows in the Parquet under `output` (its `_corrupt/` part when `corrupt`), read with pyarrow, so
+    a test counts them without a Spark of its own."""
+    import pyarrow.parquet as pq
+
+    root = output / "_corrupt" if corrupt else output
+    return sum(pq.read_metadata(p).num_rows for p in root.glob("_ingest_date=*/_manifest_id=*/*.parquet"))

@@ -174,7 +174,7 @@ def test_every_state_operation(backend, tmp_path):
     assert {r["key"] for r in later["stuck"] if r.get("kind") == "manifest"} == {manifest}
     assert len([r for r in later["stuck"] if r.get("kind") != "manifest"]) == 9  # manifested and processing files
     code, reset = cli_json("state", "reset-stuck", "--older-than", "1h", *cfg, env=env)
-    assert reset == {"manifests": [], "files": []}  # nothing that old
+    assert reset == {"manifests": [], "files": [], "busy": []}  # nothing that old
     code, reset = cli_json("state", "reset-stuck", "--older-than", "0s", *cfg, env=env)
     assert reset["manifests"] == [manifest] and len(reset["files"]) == processing
     code, timeline = cli_json("state", "timeline", member, *cfg, env=env)
@@ -203,3 +203,26 @@ def test_every_state_operation(backend, tmp_path):
     assert batch["moved"] == 0
     code, missing = cli_json("state", "get", "nope.json", *cfg, env=env)
     assert code == 1 and "neither a tracked file nor a manifest id" in missing["error"]
+
+
+def test_a_live_claim_is_busy_and_a_dead_one_is_stuck(backend):
+    from tegridy_tokens.ingest.claims import claim, claimable_status
+
+    clock = Clock()
+    store = open_state(backend[0], clock=clock)
+    store.create("file", "x.json", PENDING)
+    store.move("file", "x.json", MANIFESTED, manifest_id="m-1")
+    store.create("manifest", "m-1", MANIFESTED, files=["x.json"], file_count=1, bytes=1, date="2026-01-01")
+    # A runner on another machine claims it: only its lease tells whether it is alive.
+    claimed = claim(store, "m-1", MANIFESTED, "elsewhere:1:abcd", lease_s=120)
+    assert claimed["attempts"] == 1 and claimed["lease_expires_at"] == clock.now + 120
+    with pytest.raises(StateConflict):
+        claim(store, "m-1", MANIFESTED, "another:2:ef01", lease_s=120)  # a stale listing loses
+    store.move("file", "x.json", PROCESSING)
+    clock.now += 60
+    assert claimable_status(store.get("manifest", "m-1"), 3, clock.now) is None
+    assert operations.reset_stuck(store, 0, now=clock.now) == {"manifests": [], "files": [], "busy": ["m-1"]}
+    clock.now += 61  # the lease ran out: the claim is dead
+    assert claimable_status(store.get("manifest", "m-1"), 3, clock.now) == PROCESSING
+    assert operations.reset_stuck(store, 0, now=clock.now) == {"manifests": ["m-1"], "files": ["x.json"], "busy": []}
+    assert store.get("manifest", "m-1")["status"] == MANIFESTED and store.get("file", "x.json")["status"] == MANIFESTED

@@ -27,6 +27,11 @@ DEFAULTS: dict[str, Any] = {
     # `state orphans` calls it stuck, and the lock's TTL (the seed's 300 s).
     "stuck_after": "1h",
     "lock_ttl_seconds": 300,
+    # A runner's claim on a manifest lives this long unless renewed (every quarter of it, while
+    # the job runs); a dead runner's manifests are free again after it.
+    "lease_seconds": 120,
+    # How many times `ingest run` takes a manifest (first run and retries of a failed one).
+    "max_attempts": 3,
 }
 REQUIRED = ("landing", "output")
 KNOWN = set(DEFAULTS) | set(REQUIRED) | {"quarantine", "state"}
@@ -52,6 +57,8 @@ class IngestConfig:
     date_pattern: str = DEFAULT_DATE_PATTERN
     stuck_after_s: float = 3600.0
     lock_ttl_seconds: int = 300
+    lease_seconds: int = 120
+    max_attempts: int = 3
     spark: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -167,6 +174,8 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
         date_pattern=pattern,
         stuck_after_s=parse_duration(values["stuck_after"], "[ingest] stuck_after"),
         lock_ttl_seconds=number("lock_ttl_seconds", int, 1),
+        lease_seconds=number("lease_seconds", int, 4),
+        max_attempts=number("max_attempts", int, 1),
         spark={str(k): _spark_value(v) for k, v in _flatten(spark).items()},
     )
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .build import LOCK
+from .claims import claim_is_dead, release
 from .config import IngestConfig
 from .paths import FileSystem
 from .run import partition_dir
@@ -110,26 +111,29 @@ def orphans(config: IngestConfig, state: StateStore, fs: FileSystem, now: float 
 
 
 def reset_stuck(state: StateStore, older_than_s: float, now: float | None = None) -> dict[str, Any]:
-    """Manifests (and their files) in processing for longer than `older_than_s` go back to
-    manifested, for `ingest run` to take again; its output is replaced, never added to."""
+    """Manifests (and their files) in processing for longer than `older_than_s` whose claim is
+    dead (lease run out, or its runner gone) go back to manifested, for `ingest run` to take again;
+    its output is replaced, never added to. A manifest whose runner still renews its lease is busy,
+    not stuck, and is left alone."""
     now = time.time() if now is None else now
-    reset_manifests, reset_files = [], []
+    reset_manifests, reset_files, busy = [], [], []
     for manifest in state.scan("manifest", PROCESSING):
         if now - manifest["updated_at"] < older_than_s:
             continue
-        state.move("manifest", manifest["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
+        if not claim_is_dead(manifest, now):
+            busy.append(manifest["key"])
+            continue
+        reset_files += release(state, manifest, "reset-stuck")
         reset_manifests.append(manifest["key"])
-        for key in manifest["files"]:
-            record = state.get("file", key)
-            if record and record["status"] == PROCESSING:
-                state.move("file", key, MANIFESTED, expect=PROCESSING, reason="reset-stuck")
-                reset_files.append(key)
     # A file left in processing by a manifest that is no longer processing.
     for record in state.scan("file", PROCESSING):
-        if record["key"] not in reset_files and now - record["updated_at"] >= older_than_s:
+        manifest = state.get("manifest", record.get("manifest_id") or "")
+        if record["key"] in reset_files or (manifest and manifest["status"] == PROCESSING):
+            continue
+        if now - record["updated_at"] >= older_than_s:
             state.move("file", record["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
             reset_files.append(record["key"])
-    return {"manifests": reset_manifests, "files": reset_files}
+    return {"manifests": reset_manifests, "files": reset_files, "busy": busy}
 
 
 def validate(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[str, Any]:
