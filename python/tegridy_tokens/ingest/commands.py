@@ -101,6 +101,8 @@ def state_command(context: Context, command: str, **options: Any) -> tuple[dict,
     if command == "validate":
         result = operations.validate(config, state, fs)
         return result, 0 if result["ok"] else 1
+    if command == "clean-staging":
+        return operations.clean_staging(config, state, fs), 0
     if command == "update":
         return operations.update(state, fs, options["file"], options["status"], options.get("reason")), 0
     if command == "batch-update":

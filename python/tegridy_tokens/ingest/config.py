@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .paths import join
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the tomli package (a dependency there)
+    import tomli as tomllib
 
 DEFAULT_DATE_PATTERN = r"(\d{4}-\d{2}-\d{2})"
 # The formats of `tegridy_tokenize_hp(value, format)` (docs/functions.md); "default" gives plain tokens.
@@ -35,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
 }
 REQUIRED = ("landing", "output")
 KNOWN = set(DEFAULTS) | set(REQUIRED) | {"quarantine", "state"}
+SECTIONS = ("ingest", "spark")
 MB = 1024 * 1024
 
 
@@ -106,13 +113,25 @@ def load_config(path: str | Path) -> IngestConfig:
     return parse_config(document, base=path.parent)
 
 
+def _closest(name: str, known: Any) -> str | None:
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestConfig:
+    for name in document:
+        if name not in SECTIONS:
+            near = _closest(name, SECTIONS)
+            hint = f" (did you mean [{near}]?)" if near else ""
+            raise ConfigError(f"unknown section [{name}] in ingest.toml{hint}; the sections are [ingest] and [spark]")
     section = document.get("ingest")
     if not isinstance(section, dict):
         raise ConfigError("ingest.toml needs an [ingest] section with at least `landing` and `output`")
     unknown = sorted(set(section) - KNOWN)
     if unknown:
-        raise ConfigError(f"unknown key(s) in [ingest]: {', '.join(unknown)}; known keys: {', '.join(sorted(KNOWN))}")
+        named = ", ".join(name + (f" (did you mean {near}?)" if (near := _closest(name, KNOWN)) else "")
+                          for name in unknown)
+        raise ConfigError(f"unknown key(s) in [ingest]: {named}; known keys: {', '.join(sorted(KNOWN))}")
     for key in REQUIRED:
         if not isinstance(section.get(key), str) or not section[key].strip():
             raise ConfigError(f"[ingest] needs `{key}` (a local path or a Hadoop URI such as s3a://bucket/prefix)")
@@ -163,6 +182,11 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
     spark = document.get("spark", {})
     if not isinstance(spark, dict):
         raise ConfigError("[spark] must be a table of Spark settings, e.g. \"spark.tegridy.maxInFlight\" = 16")
+    spark = _flatten(spark)
+    for key in spark:
+        if not key.startswith("spark."):
+            raise ConfigError(f"[spark] {key} is not a Spark setting (they start with spark.); did you mean "
+                              f"\"spark.{key}\"?")
     return IngestConfig(
         landing=landing, output=output, quarantine=quarantine, state=state,
         max_files_per_manifest=number("max_files_per_manifest", int, 1),
@@ -176,7 +200,7 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
         lock_ttl_seconds=number("lock_ttl_seconds", int, 1),
         lease_seconds=number("lease_seconds", int, 4),
         max_attempts=number("max_attempts", int, 1),
-        spark={str(k): _spark_value(v) for k, v in _flatten(spark).items()},
+        spark={str(k): _spark_value(v) for k, v in spark.items()},
     )
 
 
