@@ -1,4 +1,4 @@
-"""`ingest.toml`: the `[ingest]` section (issue 14's keys, with the seed's defaults) and the
+"""`ingest.toml`: the `[ingest]` section (the pipeline's keys and defaults) and the
 `[spark]` section (Spark and `spark.tegridy.*` settings), parsed once into `IngestConfig`."""
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "target_file_size_mb": 128.0,
     "date_pattern": DEFAULT_DATE_PATTERN,
     "pii_columns": {},
-    # Not in the issue's table: how long a file may sit in pending/manifested/processing before
-    # `state orphans` calls it stuck, and the lock's TTL (the seed's 300 s).
+    # How long a file may sit in pending/manifested/processing before
+    # `state orphans` calls it stuck, and the lock's TTL.
     "stuck_after": "1h",
     "lock_ttl_seconds": 300,
     # A runner's claim on a manifest lives this long unless renewed (every quarter of it, while
@@ -74,7 +74,7 @@ class IngestConfig:
 
     @property
     def size_band(self) -> tuple[int, int]:
-        """(min, max) accepted bytes: expected ± tolerance, as the seed computes it."""
+        """(min, max) accepted bytes: expected ± tolerance."""
         low = self.expected_file_size_mb * (1 - self.size_tolerance_percent / 100)
         high = self.expected_file_size_mb * (1 + self.size_tolerance_percent / 100)
         return int(low * MB), int(high * MB)

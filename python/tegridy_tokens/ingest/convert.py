@@ -1,5 +1,5 @@
 """The Spark job of one manifest: NDJSON lines -> tokenized, all-string Parquet in a staging
-folder (seed 003's `ManifestProcessor`, with `tegridy_tokenize_hp` on the way in).
+folder, with `tegridy_tokenize_hp` on the way in.
 
 Two passes over the text. The first collects the top-level keys of every line (the schema:
 one string column per key) and counts the lines that are not JSON objects. The second parses

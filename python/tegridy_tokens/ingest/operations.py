@@ -1,4 +1,4 @@
-"""The `state` commands: seed 003's state manager (get, list, stats, timeline, orphans,
+"""The `state` commands: the state manager (get, list, stats, timeline, orphans,
 reset-stuck, validate, update, batch-update) over either store. Every change is a guarded move
 (`state.machine`); a batch is checked as a whole before its first write, so an illegal batch
 changes nothing."""

@@ -1,4 +1,4 @@
-"""The statuses of files and manifests and the moves between them (seed 003's flow, plus the
+"""The statuses of files and manifests and the moves between them (the pipeline's flow, plus the
 way back that retries and `reset-stuck` need). Every state change goes through `check_move`,
 so an illegal move is refused the same way by both stores and by the operations tool."""
 
