@@ -226,3 +226,21 @@ def test_a_live_claim_is_busy_and_a_dead_one_is_stuck(backend):
     assert claimable_status(store.get("manifest", "m-1"), 3, clock.now) == PROCESSING
     assert operations.reset_stuck(store, 0, now=clock.now) == {"manifests": ["m-1"], "files": ["x.json"], "busy": []}
     assert store.get("manifest", "m-1")["status"] == MANIFESTED and store.get("file", "x.json")["status"] == MANIFESTED
+
+
+def test_a_lease_is_renewed_while_held_and_stops_once_lost(backend):
+    from tegridy_tokens.ingest.claims import Lease, claim
+
+    store = open_state(backend[0])
+    store.create("manifest", "m-2", MANIFESTED, files=[], file_count=0, bytes=0, date="2026-01-01")
+    first = claim(store, "m-2", MANIFESTED, "here:1:aaaa", lease_s=4)["lease_expires_at"]
+    with Lease(store, "m-2", "here:1:aaaa", lease_s=4) as lease:
+        deadline = time.monotonic() + 30
+        while store.get("manifest", "m-2")["lease_expires_at"] == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.get("manifest", "m-2")["lease_expires_at"] > first  # renewed (every second here)
+        # Someone else takes the manifest (its lease had run out): the renewer gives up, never steals it back.
+        store.update_fields("manifest", "m-2", owner="there:2:bbbb")
+        lease._thread.join(timeout=30)
+        assert not lease._thread.is_alive()
+    assert store.get("manifest", "m-2")["owner"] == "there:2:bbbb"
