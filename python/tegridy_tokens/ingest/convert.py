@@ -106,15 +106,14 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
 
     parsed = text.where(is_row).withColumn("_row", F.from_json("value", schema, JSON_OPTIONS))
     rows = parsed.select(*[column(name) for name in names], *metadata)
-    partitions = max(1, math.ceil(input_bytes * PARQUET_TO_INPUT / target_file_bytes))
+    # Partitions are merged without a shuffle and never below one per core: a shuffle to fewer
+    # files than cores sends every tokenized row across once more and leaves the Parquet write to
+    # fewer cores. So a small manifest is written as up to one file per core, each smaller than
+    # target_file_size_mb, and a large one as about target_file_size_mb per file.
+    partitions = max(1, math.ceil(input_bytes * PARQUET_TO_INPUT / target_file_bytes),
+                     spark.sparkContext.defaultParallelism)
     if partitions < rows.rdd.getNumPartitions():
-        # Merging partitions without a shuffle keeps all the cores busy when there are at least
-        # as many output files as cores (then no tokenized row crosses the network); with fewer,
-        # a shuffle keeps reading and tokenizing spread over every core.
-        if partitions >= spark.sparkContext.defaultParallelism:
-            rows = rows.coalesce(partitions)
-        else:
-            rows = rows.repartition(partitions)
+        rows = rows.coalesce(partitions)
     rows.write.mode("overwrite").options(**PARQUET_OPTIONS).parquet(staging + "/data")
     written = spark.read.parquet(staging + "/data")
     count = written.count()

@@ -1,6 +1,7 @@
 """`ingest run`: one Spark job per manifest, committed whole.
 
-The manifest and its files go to `processing`; the job writes into `_staging/<manifest>/`; then
+The runner claims the manifest (a conditional move to `processing` with its owner and a lease,
+see `claims`) and moves its files with it; the job writes into `_staging/<manifest>/`; then
 the commit replaces the manifest's partition folder `_ingest_date=D/_manifest_id=M/` (and its
 `_corrupt/` twin) by the staged one, each with one rename; only then do manifest and files go to
 `completed`. A reader therefore sees a manifest's files all or none (a rename is atomic on local
