@@ -63,7 +63,7 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     # which JSON treats as whitespace), so a corrupt line is kept with every byte it had.
     text = spark.read.option("lineSep", "\n").text(inputs) \
         .select("value", F.col("_metadata.file_path").alias("_source_file"))
-    valid = is_valid_utf8(spark, F.col("value"))
+    valid = is_valid_utf8(F.col("value"))
     blank = F.expr("trim(BOTH ' \\t\\r' FROM value)") == ""
     text = text.withColumn("_utf8", valid).withColumn("_keys", F.when(F.col("_utf8"), F.json_object_keys("value")))
     is_row = F.col("_keys").isNotNull()

@@ -25,16 +25,13 @@ def decode_line(kept: str) -> bytes:
     raise ValueError(f"a kept corrupt line starts with {TEXT!r} or {BASE64!r}; this one does not")
 
 
-def is_valid_utf8(spark: Any, value: Any) -> Any:
-    """A Column: is the string column's raw byte content valid UTF-8? (Spark 4's `is_valid_utf8`;
-    on 3.5, the bytes equal themselves decoded and encoded again, as 3.5's decode replaces bad
-    bytes rather than failing.)"""
+def is_valid_utf8(value: Any) -> Any:
+    """A Column: is the string column's raw byte content valid UTF-8? Its bytes equal themselves
+    decoded and encoded again, as decoding replaces each bad byte with U+FFFD. One expression
+    for every Spark line (3.5 has no `is_valid_utf8`)."""
     from pyspark.sql import functions as F
 
-    if int(spark.version.split(".")[0]) >= 4:
-        return F.call_function("is_valid_utf8", value)
-    raw = value.cast("binary")
-    return F.encode(F.decode(raw, "UTF-8"), "UTF-8") == raw
+    return F.encode(value, "UTF-8") == value.cast("binary")
 
 
 def kept_line(value: Any, valid_utf8: Any) -> Any:
