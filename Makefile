@@ -91,8 +91,8 @@ bench-service: $(VENV)/.installed
 	$(VENV_PY) benchmarks/service.py $(BENCH_ARGS)
 	$(VENV_PY) benchmarks/service_throughput.py
 
-# The ingestion benchmark (issue 14): 100 NDJSON files of ~3.5 MB, three PII columns, the conversion
-# with and without tokenization; figures into docs/benchmarks_ingest.json and docs/benchmarks.md.
+# The ingestion benchmark: `ingest run` against a plain NDJSON -> Parquet conversion of the same
+# 200K lines (three PII columns), median of 3; figures into docs/benchmarks_ingest.json and docs/benchmarks.md.
 bench-ingest: build
 	$(VENV)/bin/python benchmarks/ingest.py $(BENCH_ARGS)
 
