@@ -34,6 +34,10 @@ object DriverChannel {
   def send(message: AnyRef): Boolean = {
     val env = SparkEnv.get
     if (env == null) return false
+    // A killed task's thread may still carry its interrupt (it was blocked reading its input, a
+    // Python worker's say, not in one of our calls): looking the endpoint up waits on a future,
+    // which an interrupted thread gives up at once. Clear it for the send, then put it back.
+    val interrupted = Thread.interrupted()
     try {
       val (rpcEnv, known) = cached
       val ref = if ((rpcEnv eq env.rpcEnv) && known != null) known else {
@@ -44,6 +48,7 @@ object DriverChannel {
       ref.send(message)
       true
     } catch { case NonFatal(_) => false }
+    finally if (interrupted) Thread.currentThread().interrupt()
   }
 
   /** The error a failed job ended with; None for one that succeeded. */
