@@ -24,6 +24,7 @@ SETTING_KEYS: dict[str, str] = {
     "retry_item_attempts": "spark.tegridy.retry.itemAttempts",
     "on_error": "spark.tegridy.onError",
     "protocol": "spark.tegridy.protocol",
+    "redshift_external_function": "spark.tegridy.redshift.externalFunction",
     "pii_types": "spark.tegridy.pii.types",
 }
 
@@ -46,6 +47,7 @@ class TegridySettings(TypedDict, total=False):
     retry_item_attempts: int  # attempts for a failed item with no `retryable` flag (3)
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
     protocol: Literal["tegridy", "redshift"]  # the JSON spoken: ours, or Redshift's Lambda-UDF JSON ("tegridy")
+    redshift_external_function: str  # external_function sent under protocol="redshift" (the Spark function's name)
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
 
 

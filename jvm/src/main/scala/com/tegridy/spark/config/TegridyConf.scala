@@ -35,7 +35,8 @@ final case class TegridyConf(
     piiTypes: Seq[String] = Settings.PiiTypes.default.get,
     claimedRole: Option[String] = None,
     protocol: WireFormat = WireFormat.Tegridy,
-    caller: Option[RedshiftCaller] = None) {
+    caller: Option[RedshiftCaller] = None,
+    redshiftExternalFunction: Option[String] = None) {
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -143,6 +144,7 @@ object TegridyConf {
       retryItemAttempts = value(Settings.RetryItemAttempts),
       onError = value(Settings.OnErrorSetting),
       piiTypes = value(Settings.PiiTypes),
-      protocol = protocol)
+      protocol = protocol,
+      redshiftExternalFunction = optional(Settings.RedshiftExternalFunction))
   }
 }
