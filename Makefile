@@ -26,7 +26,8 @@ JVM_SOURCES := $(shell find jvm/src/main -type f 2>/dev/null) build.sbt project/
 	project/SparkLines.scala
 LINE_VENVS := $(foreach line,$(OTHER_LINES),.venvs/spark-$(line)/.installed)
 # The core end-to-end suite: what every line must pass against its own pyspark.
-CORE_TESTS := tests/test_spark_end_to_end.py tests/test_engine_end_to_end.py tests/test_spark_submit.py tests/test_iceberg.py
+CORE_TESTS := tests/test_spark_end_to_end.py tests/test_engine_end_to_end.py tests/test_spark_submit.py tests/test_iceberg.py \
+	tests/test_limits_end_to_end.py
 PYTEST_ARGS ?=
 
 .PHONY: build test test-scala test-python test-lines demo bench bench-service bench-ingest bench-scale clean lambda-package

@@ -11,6 +11,8 @@ import pytest
 
 import tegridy_tokens
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 @pytest.mark.parametrize("line", tegridy_tokens.SUPPORTED_SPARK_LINES)
 def test_each_lines_jar_exists_and_holds_the_extension(line):
@@ -46,3 +48,16 @@ def test_unknown_setting_is_a_clear_error():
 def test_service_imports_without_pyspark():
     code = "import sys; sys.modules['pyspark'] = None; import tegridy_tokens.service.handler; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "ok"
+
+
+def test_the_wheel_carries_the_license(tmp_path):
+    """The Apache-2.0 text the metadata declares travels in the wheel (PEP 639 license-files)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(REPO)],
+                   check=True, timeout=600)
+    wheel = next(tmp_path.glob("tegridy_tokens-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        licenses = [n for n in archive.namelist() if n.endswith("/LICENSE") and ".dist-info/" in n]
+        assert licenses, archive.namelist()[-10:]
+        text = archive.read(licenses[0]).decode()
+    assert "Apache License" in text and "Version 2.0" in text
+    assert (REPO / "LICENSE").read_text() == text

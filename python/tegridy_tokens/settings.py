@@ -25,6 +25,7 @@ SETTING_KEYS: dict[str, str] = {
     "on_error": "spark.tegridy.onError",
     "protocol": "spark.tegridy.protocol",
     "redshift_verify": "spark.tegridy.redshift.verify",
+    "redshift_external_function": "spark.tegridy.redshift.externalFunction",
     "pii_types": "spark.tegridy.pii.types",
 }
 
@@ -48,6 +49,7 @@ class TegridySettings(TypedDict, total=False):
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
     protocol: Literal["tegridy", "redshift"]  # the JSON spoken: ours, or Redshift's Lambda-UDF JSON ("tegridy")
     redshift_verify: Literal["off", "sample"]  # protocol="redshift": detokenize a sample of each batch's tokens ("off")
+    redshift_external_function: str  # external_function sent under protocol="redshift" (the Spark function's name)
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
 
 

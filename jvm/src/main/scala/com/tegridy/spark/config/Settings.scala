@@ -62,6 +62,10 @@ object Settings {
       "the other function and retry the batch on any mismatch, since a Redshift reply cannot be matched to its request " +
       "(docs/protocols.md)")
 
+  val RedshiftExternalFunction: Setting[String] = Setting[String]("spark.tegridy.redshift.externalFunction",
+    "redshift_external_function", None, "the Spark function called", "a function name",
+    "the external_function Redshift-protocol requests carry, for a Lambda that dispatches on it")(Right(_))
+
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
     "the data types tokenize_pii tokenizes (with their format when they are one)") { text =>
@@ -70,7 +74,7 @@ object Settings {
   }
 
   val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, RedshiftVerifySetting, PiiTypes)
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, RedshiftVerifySetting, RedshiftExternalFunction, PiiTypes)
 
   val knownKeys: Set[String] = all.map(_.key).toSet
 

@@ -36,7 +36,8 @@ final case class TegridyConf(
     claimedRole: Option[String] = None,
     protocol: WireFormat = WireFormat.Tegridy,
     caller: Option[RedshiftCaller] = None,
-    redshiftVerify: RedshiftVerify = RedshiftVerify.Off) {
+    redshiftVerify: RedshiftVerify = RedshiftVerify.Off,
+    redshiftExternalFunction: Option[String] = None) {
 
   /** protocol=redshift with verify=sample: each tokenize reply is checked by detokenizing a sample of it. */
   def verifiesSample: Boolean = protocol == WireFormat.Redshift && redshiftVerify == RedshiftVerify.Sample
@@ -162,6 +163,7 @@ object TegridyConf {
       onError = value(Settings.OnErrorSetting),
       piiTypes = value(Settings.PiiTypes),
       protocol = protocol,
-      redshiftVerify = verify)
+      redshiftVerify = verify,
+      redshiftExternalFunction = optional(Settings.RedshiftExternalFunction))
   }
 }

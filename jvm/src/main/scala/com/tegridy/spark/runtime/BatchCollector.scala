@@ -11,6 +11,7 @@ import org.apache.spark.unsafe.types.UTF8String
 import com.tegridy.spark.client.{Answer, CallContext, Operation, ServiceFailure}
 import com.tegridy.spark.config.{RedshiftCaller, WireFormat}
 import com.tegridy.spark.metrics.TegridyStats
+import com.tegridy.spark.expressions.TegridyTokenizeExpression
 import com.tegridy.spark.metrics.TegridyStats.Counter
 import com.tegridy.spark.shims.Utf8Bytes
 
@@ -42,9 +43,13 @@ final class BatchCollector(
   private val window = if (windowed) new ValueWindow(WindowCap) else null
   private val slots = mutable.ArrayBuffer[Slot]() // the batch being collected
   private val unsent = new java.util.HashSet[String]() // its keys, for lookups
-  private val emptyBatchBytes = runtime.requestOverheadBytes(operation, function)
+  // The function the requests name (protocol=redshift sends it as external_function): the setting, else
+  // the family's (every tokenize function is tegridy_tokenize_hp to the service).
+  private val sentFunction = conf.redshiftExternalFunction.getOrElse(
+    if (operation == Operation.Tokenize) TegridyTokenizeExpression.Name else function)
+  private val emptyBatchBytes = runtime.requestOverheadBytes(operation, sentFunction)
   // Read once per collector, at its first batch: which function and query the batches are for (protocol=redshift sends them).
-  private lazy val context = CallContext(function,
+  private lazy val context = CallContext(sentFunction,
     if (conf.protocol == WireFormat.Redshift) RedshiftCaller.currentQueryId() else None)
   private var batchBytes = emptyBatchBytes
   private val jobs = mutable.ArrayBuffer[BatchJob]()

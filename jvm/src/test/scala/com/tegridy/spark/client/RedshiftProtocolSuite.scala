@@ -80,6 +80,18 @@ class RedshiftProtocolSuite extends AnyFunSuite with LocalSparkSession with LogC
     }
   }
 
+  test("spark.tegridy.redshift.externalFunction sets the external_function sent; by default the Spark function's name") {
+    fresh("spark.tegridy.redshift.externalFunction" -> "f_tokenize_email") {
+      val rows = spark.sql("SELECT id, tegridy_tokenize_hp(concat('ext-', id)) AS t FROM range(0, 20, 1, 1)").collect()
+      rows.foreach(r => assert(r.getString(1) == s"T(ext-${r.getLong(0)})"))
+      assert(events.nonEmpty && events.forall(_.get("external_function").asText() == "f_tokenize_email"))
+    }
+    fresh() {
+      spark.sql("SELECT tegridy_try_tokenize(concat('ext-try-', id)), tokenize_pii(concat('ext-pii-', id), 'email') FROM range(0, 5, 1, 1)").collect()
+      assert(events.nonEmpty && events.forall(_.get("external_function").asText() == "tegridy_tokenize_hp"))
+    }
+  }
+
   test("detokenize goes to the detokenize function under the same protocol; formats ride as a second argument") {
     fresh("spark.tegridy.onError" -> "null") {
       val back = spark.sql("SELECT id, tegridy_detokenize(tegridy_tokenize(concat('v', id))) AS v, " +
