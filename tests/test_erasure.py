@@ -9,13 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import lambda_client
+from conftest import REPO, lambda_client
 
 from tegridy_tokens.service import erase, local_service
 from tegridy_tokens.service.audit import AuditLog, verify
 from tegridy_tokens.service.config import open_engine
 from tegridy_tokens.service.handler import handle_event
-from tegridy_tokens.service.sealing import seal_many
 from tegridy_tokens.service.tombstones import is_tombstone, read_tombstone
 from tegridy_tokens.service.vault import open_vault
 
@@ -133,21 +132,10 @@ def test_the_audit_line_comes_first_and_nothing_is_erased_without_it(tmp_path):
     assert not is_tombstone(open_vault(str(vault)).get_many([token], None)[0][token])
 
 
-def fill(vault_url: str, engine, count: int) -> list[str]:
-    """`count` sealed entries written straight to the vault in its batches (faster than tokenizing
-    each through conditional PutItem); their tokens."""
-    values = [f"bulk-{i}@example.com" for i in range(count)]
-    tokens = engine.tokens_for(values, "bulk")
-    store = open_vault(vault_url)
-    keyring = engine.keyring
-    for start in range(0, count, 10_000):
-        part = dict(zip(tokens[start:start + 10_000], values[start:start + 10_000]))
-        store.replace_many(seal_many(keyring.sealing_version, keyring.sealing_public_key, part, keyring.keyring_id),
-                           __import__("tegridy_tokens.service.retry", fromlist=["Deadline"]).Deadline(600))
-    return tokens
-
-
 def erase_file_of_100k(vault_url: str, engine, tmp_path: Path, env: dict | None = None) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from erasure import fill  # the benchmark's own filler: sealed entries written in the vault's batches
+
     tokens = fill(vault_url, engine, 100_000)
     tokens_file = tmp_path / "tokens.txt"
     tokens_file.write_text("\n".join(tokens) + "\n")
