@@ -169,3 +169,18 @@ def test_erase_100k_tokens_from_a_file_on_dynamodb_local(tmp_path, vault_table, 
     engine = build_engine(Settings(url, frozenset({"tokenize", "detokenize"}), str(tmp_path / "keyring.json")))
     # STS is not served locally: the OS user stands in, marked as such.
     erase_file_of_100k(url, engine, tmp_path, env=dict(os.environ, AWS_ENDPOINT_URL_STS="http://127.0.0.1:9"))
+
+
+def test_keys_init_over_a_vault_of_tombstones_names_them_as_erased(tmp_path):
+    import pytest
+
+    from tegridy_tokens.service.errors import KeyringError
+    from tegridy_tokens.service.keys import init_keys
+    from tegridy_tokens.service.sqlite_vault import SqliteVault
+    from tegridy_tokens.service.tombstones import make_tombstone
+
+    vault = SqliteVault(tmp_path / "vault.db")
+    vault.put_many({"tgr_a": make_tombstone("T-1", "os-user:x"), "tgr_b": make_tombstone("T-1", "os-user:x")})
+    with pytest.raises(KeyringError, match="holds 2 entries but no keyring record.*2 erased entries") as refused:
+        init_keys(vault, keyring_path=tmp_path / "keyring.json")
+    assert "from before entries named their keyring" not in str(refused.value)
