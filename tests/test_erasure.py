@@ -4,17 +4,20 @@ the CLI and the Python API, --dry-run, the audit line, a value never on argv or 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, lambda_client
+from conftest import REPO, lambda_client, scan_table
 
 from tegridy_tokens.service import erase, local_service
 from tegridy_tokens.service.audit import AuditLog, verify
 from tegridy_tokens.service.config import open_engine
 from tegridy_tokens.service.handler import handle_event
+from tegridy_tokens.service.retry import Deadline
+from tegridy_tokens.service.sealing import seal_many
 from tegridy_tokens.service.tombstones import is_tombstone, read_tombstone
 from tegridy_tokens.service.vault import open_vault
 
@@ -95,8 +98,7 @@ def test_the_cli_by_value_from_stdin_dry_run_then_erase_audited_and_the_value_ne
     assert all(line["reason"] == "DSR-42" and line["scopes"] == ["crm"] and line["principal"]["name"].startswith("os-user:")
                for line in lines)
     assert lines[1]["present"] == 1 and lines[0]["unknown"] == 1 and lines[1]["erased_keys_hmac"]
-    ok, _report = verify(audit, Path(f"{audit}.key").read_text() and __import__("base64").b64decode(
-        Path(f"{audit}.key").read_text()))
+    ok, _report = verify(audit, base64.b64decode(Path(f"{audit}.key").read_text()))
     assert ok
     # The value was on stdin only: not on the command line, and in no output, audit line or tombstone.
     for text in (dry.stdout, dry.stderr, run.stdout, run.stderr, audit.read_text(), " ".join(args)):
@@ -184,3 +186,25 @@ def test_keys_init_over_a_vault_of_tombstones_names_them_as_erased(tmp_path):
     with pytest.raises(KeyringError, match="holds 2 entries but no keyring record.*2 erased entries") as refused:
         init_keys(vault, keyring_path=tmp_path / "keyring.json")
     assert "from before entries named their keyring" not in str(refused.value)
+
+
+def test_on_dynamodb_a_tombstone_stands_against_tokenize_and_its_conditional_write(tmp_path, vault_table, aws_env):
+    from tegridy_tokens.service.config import Settings, build_engine
+    from tegridy_tokens.service.dynamodb_vault import DynamoDbVault
+    from tegridy_tokens.service.keys import init_keys
+
+    url = f"dynamodb://{vault_table}"
+    init_keys(DynamoDbVault(vault_table), keyring_path=tmp_path / "keyring.json")
+    engine = build_engine(Settings(url, frozenset({"tokenize", "detokenize"}), str(tmp_path / "keyring.json")))
+    token = engine.tokenize_plain([CANARY], scope="crm")[0]
+    report = erase(url, tokens=[token], reason="DSR-DDB", by="test")
+    assert report.erased == [token]
+    assert engine.tokenize_plain([CANARY], scope="crm") == [token]  # an answer, not an error
+    assert handle_event(engine, {"tokens": [token]}) == {"tokens": {}, "erased": [token]}
+    # A tokenize that raced the erasure (it read no entry, then wrote): the conditional PutItem finds
+    # the tombstone, counts it as stored, and leaves it.
+    keyring = engine.keyring
+    sealed = seal_many(keyring.sealing_version, keyring.sealing_public_key, {token: CANARY}, keyring.keyring_id)
+    assert DynamoDbVault(vault_table).put_many(sealed, Deadline(10)) == set()
+    [item] = [i for i in scan_table(vault_table) if i["t"]["S"] == token]
+    assert is_tombstone(bytes(item["s"]["B"])) and CANARY.encode() not in bytes(item["s"]["B"])
