@@ -25,6 +25,7 @@ SETTING_KEYS: dict[str, str] = {
     "on_error": "spark.tegridy.onError",
     "protocol": "spark.tegridy.protocol",
     "pii_types": "spark.tegridy.pii.types",
+    "scope": "spark.tegridy.scope",
 }
 
 
@@ -47,6 +48,7 @@ class TegridySettings(TypedDict, total=False):
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
     protocol: Literal["tegridy", "redshift"]  # the JSON spoken: ours, or Redshift's Lambda-UDF JSON ("tegridy")
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
+    scope: str  # the token scope; tokens of two scopes are unrelated ("default": today's tokens)
 
 
 class UnknownSettingError(TypeError):

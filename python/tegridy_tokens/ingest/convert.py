@@ -52,6 +52,7 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     from pyspark.sql.types import StringType, StructField, StructType
 
     from ..functions import tokenize as token_of
+    from .config import split_pii_spec
 
     text = spark.read.text(inputs).select("value", F.col("_metadata.file_path").alias("_source_file"))
     text = text.withColumn("_keys", F.json_object_keys("value"))
@@ -87,8 +88,8 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     def column(name: str) -> Any:
         value = F.col("_row." + _quoted(name)) if name in keys else F.lit(None).cast("string")
         if name in pii and tokenize:
-            fmt = formats[name.lower()]
-            value = token_of(value, None if fmt == "default" else fmt)
+            fmt, scope = split_pii_spec(formats[name.lower()])
+            value = token_of(value, None if fmt == "default" else fmt, scope=scope)
         return value.alias(name)
 
     parsed = text.where(F.col("_keys").isNotNull()).withColumn("_row", F.from_json("value", schema))

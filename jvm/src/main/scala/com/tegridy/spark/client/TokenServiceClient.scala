@@ -37,7 +37,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
   private val caller = conf.caller.getOrElse(UnknownCaller)
   private val shapes: IndexedSeq[Shape] = conf.protocol match {
-    case WireFormat.Tegridy => IndexedSeq(Tokenize, new Detokenize(conf.claimedRole))
+    case WireFormat.Tegridy => IndexedSeq(new Tokenize(conf.requestScope), new Detokenize(conf.claimedRole, conf.requestScope))
     // Redshift's JSON has no place for a claimed role: safe_detokenize's label is not sent.
     case WireFormat.Redshift => Operation.all.map(new Redshift(_, caller)).toIndexedSeq
   }
@@ -51,7 +51,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   /** The bytes of a request from `function` that carries no value yet. */
   def requestOverheadBytes(operation: Operation, function: String): Long = conf.protocol match {
     case WireFormat.Redshift => RedshiftProtocol.requestOverheadBytes(caller, function)
-    case WireFormat.Tegridy => WireProtocol.requestOverheadBytes(operation) +
+    case WireFormat.Tegridy => WireProtocol.requestOverheadBytes(operation) + WireProtocol.scopeBytes(conf.requestScope) +
       (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
   }
 
@@ -91,8 +91,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
               val i = pending(k)
               outcomes(k) match {
                 case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true
-                case Left(ItemFailure(Some(false))) => out(i) = Answer.Failed(ValueFailure(shape.rejected(values(i)), 1))
-                case Left(ItemFailure(flag)) =>
+                case Left(ItemFailure(Some(false), reason)) =>
+                  out(i) = Answer.Failed(ValueFailure(reason.getOrElse(shape.rejected(values(i))), 1))
+                case Left(ItemFailure(flag, _)) =>
                   itemTries(i) += 1
                   val budget = if (flag.contains(true)) conf.retryMaxAttempts else conf.retryItemAttempts
                   policy.decideItems(itemTries(i), budget, timeLeftMs) match {
@@ -238,21 +239,26 @@ object TokenServiceClient {
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
   }
 
-  private object Tokenize extends Shape(Operation.Tokenize, "the service rejected the value") {
-    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items)
+  private final class Tokenize(scope: Option[String]) extends Shape(Operation.Tokenize, "the service rejected the value") {
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items, scope)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
-  private final class Detokenize(role: Option[String]) extends Shape(Operation.Detokenize, "the token was not found in the vault") {
+  /** An erased token (tegridy-tokens erase) is the value's own failure, told apart from one not found. */
+  private final class Detokenize(role: Option[String], scope: Option[String])
+      extends Shape(Operation.Detokenize, "the token was not found in the vault") {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
-    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
+    private val erased = Left(ItemFailure(retryable = Some(false), reason = Some("the token was erased (tegridy-tokens " +
+      "erase): its value is gone for good")))
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role, scope)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       if (WireProtocol.hasFormats(items)) {
-        WireProtocol.parseDetokenizeValues(payload, items.size).map(v => if (v == null) notFound else Right(v))
+        val (values, gone) = WireProtocol.parseDetokenizeValuesErased(payload, items.size)
+        values.zipWithIndex.map { case (v, i) => if (v != null) Right(v) else if (gone(i)) erased else notFound }
       } else {
-        val found = WireProtocol.parseDetokenizeResponse(payload)
-        items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray
+        val (found, gone) = WireProtocol.parseDetokenizeResponseErased(payload)
+        items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(if (gone(token)) erased else notFound)).toArray
       }
   }
 

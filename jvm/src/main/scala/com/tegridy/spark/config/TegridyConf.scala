@@ -35,7 +35,28 @@ final case class TegridyConf(
     piiTypes: Seq[String] = Settings.PiiTypes.default.get,
     claimedRole: Option[String] = None,
     protocol: WireFormat = WireFormat.Tegridy,
-    caller: Option[RedshiftCaller] = None) {
+    caller: Option[RedshiftCaller] = None,
+    scope: String = Settings.DefaultScope) {
+
+  /** The scope the requests name: None for the default scope, whose requests keep the seeds' bytes. */
+  def requestScope: Option[String] = if (scope == Settings.DefaultScope) None else Some(scope)
+
+  /**
+   * These settings for a call that names its own scope (a constant), checked as the setting is;
+   * Redshift's JSON has no place for a scope, so a scope other than the default needs protocol=tegridy.
+   */
+  def withScope(name: String): TegridyConf = {
+    val checked = Settings.scopeName(name).fold(problem => throw new TegridyConfigException(Settings.Scope.key, problem), identity)
+    copy(scope = checked).checkScope()
+  }
+
+  private[config] def checkScope(): TegridyConf = {
+    if (scope != Settings.DefaultScope && protocol == WireFormat.Redshift) {
+      throw new TegridyConfigException(Settings.Scope.key, s"is '$scope', but protocol=redshift has no place for a " +
+        "scope: Redshift's Lambda-UDF JSON tokenizes in the default scope only. Use protocol=tegridy for scoped tokens")
+    }
+    this
+  }
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -143,6 +164,7 @@ object TegridyConf {
       retryItemAttempts = value(Settings.RetryItemAttempts),
       onError = value(Settings.OnErrorSetting),
       piiTypes = value(Settings.PiiTypes),
-      protocol = protocol)
+      protocol = protocol,
+      scope = value(Settings.Scope)).checkScope()
   }
 }
