@@ -78,6 +78,8 @@ def engineProject(line: SparkLine): Project = Project(line.projectId, file("jvm"
            |object BuiltFor {
            |  val sparkLine = "${line.line}"
            |  val sparkVersion = "${line.sparkVersion}"
+           |  /** Every line a jar is built for. */
+           |  val supportedLines: Seq[String] = Seq(${SparkLines.all.map(l => "\"" + l.line + "\"").mkString(", ")})
            |}
            |""".stripMargin)
       Seq(source)

@@ -47,6 +47,24 @@ def spark(service):
     session.stop()
 
 
+@pytest.fixture()
+def session_settings(spark):
+    """Sets Spark session confs for one test (`session_settings({...})`); puts back what was there."""
+    previous: dict = {}
+
+    def apply(settings: dict) -> None:
+        for key, value in settings.items():
+            previous.setdefault(key, spark.conf.get(key, None))
+            spark.conf.set(key, value)
+
+    yield apply
+    for key, value in previous.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
+
+
 def service_tokens(service, values: list) -> list:
     """The reference service's own tokens for `values`, asked through boto3 (the expected output)."""
     import json

@@ -177,3 +177,18 @@ def test_metrics_and_measure_through_sql(client, service):
     assert measured.metrics["invocations"] == len(events)
     assert all(math.isnan(measured.metrics[k]) for k in ("latency_ms_p50", "latency_ms_p95", "latency_ms_p99"))
     assert tegridy_tokens.metrics(client)["rows"] >= before["rows"] + 60
+
+
+def test_limit_over_connect_sends_the_rows_shown(client, service):
+    prefix = f"connect-limit-{uuid.uuid4().hex[:8]}-"
+    _emails(client, prefix, rows=2000, distinct=2000).createOrReplaceTempView("connect_limit")
+    client.conf.set("spark.tegridy.cache.maxEntries", "0")
+    try:
+        start = len(service.received)
+        rows = client.sql("SELECT email, tegridy_tokenize_hp(email) AS token FROM connect_limit LIMIT 10").collect()
+        events = [e for e in service.received[start:] if e.get("requests")]
+    finally:
+        client.conf.unset("spark.tegridy.cache.maxEntries")
+    _check_tokens(service, [r.email for r in rows], [r.token for r in rows])
+    sent = sum(len(e["requests"]) for e in events)
+    assert len(rows) == 10 and sent == 10, f"{sent} values in {len(events)} invocations"

@@ -20,6 +20,7 @@ from tegridy_tokens.functions import detokenize
 from tegridy_tokens.ingest.commands import Context, ingest, state_command
 from tegridy_tokens.ingest.config import load_config
 from tegridy_tokens.ingest.convert import CORRUPT_COLUMN
+from tegridy_tokens.ingest.corrupt import decode_line
 from tegridy_tokens.ingest.state import COMPLETED, MANIFESTED, PROCESSING, QUARANTINED, open_state
 
 BROKEN = '{"email": "canary.broken.q7@example.com", "ssn": "999-00-1234", "name": '
@@ -142,7 +143,7 @@ def test_the_malformed_line_is_kept_as_a_token(pipeline, spark):
     folder, *_ = pipeline
     corrupt = spark.read.parquet(str(folder / "out" / "_corrupt"))
     lines = corrupt.select(detokenize(CORRUPT_COLUMN).alias("line"), "_source_file", "_ingest_date").collect()
-    assert [(r["line"], str(r["_ingest_date"])) for r in lines] == [(BROKEN, "2026-03-01")]
+    assert [(decode_line(r["line"]), str(r["_ingest_date"])) for r in lines] == [(BROKEN.encode(), "2026-03-01")]
     assert lines[0]["_source_file"].endswith("a.ndjson")
 
 

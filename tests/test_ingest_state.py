@@ -174,7 +174,7 @@ def test_every_state_operation(backend, tmp_path):
     assert {r["key"] for r in later["stuck"] if r.get("kind") == "manifest"} == {manifest}
     assert len([r for r in later["stuck"] if r.get("kind") != "manifest"]) == 9  # manifested and processing files
     code, reset = cli_json("state", "reset-stuck", "--older-than", "1h", *cfg, env=env)
-    assert reset == {"manifests": [], "files": []}  # nothing that old
+    assert reset == {"manifests": [], "files": [], "busy": []}  # nothing that old
     code, reset = cli_json("state", "reset-stuck", "--older-than", "0s", *cfg, env=env)
     assert reset["manifests"] == [manifest] and len(reset["files"]) == processing
     code, timeline = cli_json("state", "timeline", member, *cfg, env=env)
@@ -188,7 +188,7 @@ def test_every_state_operation(backend, tmp_path):
     assert code == 1 and any(p["key"] == member and "is missing" in p["problem"] for p in checked["problems"])
 
     code, refused = cli_json("state", "update", member, "--status", "completed", *cfg, env=env)
-    assert code == 1 and "manifested -> completed is not allowed" in refused["error"]
+    assert code == 1 and f"is in manifest {manifest}" in refused["error"]  # it moves with its manifest
     assert store.get("file", member)["status"] == MANIFESTED
     code, moved = cli_json("state", "update", manifest, "--status", "processing", *cfg, env=env)
     assert code == 0 and moved["kind"] == "manifest" and moved["files_moved"] == processing
@@ -203,3 +203,44 @@ def test_every_state_operation(backend, tmp_path):
     assert batch["moved"] == 0
     code, missing = cli_json("state", "get", "nope.json", *cfg, env=env)
     assert code == 1 and "neither a tracked file nor a manifest id" in missing["error"]
+
+
+def test_a_live_claim_is_busy_and_a_dead_one_is_stuck(backend):
+    from tegridy_tokens.ingest.claims import claim, claimable_status
+
+    clock = Clock()
+    store = open_state(backend[0], clock=clock)
+    store.create("file", "x.json", PENDING)
+    store.move("file", "x.json", MANIFESTED, manifest_id="m-1")
+    store.create("manifest", "m-1", MANIFESTED, files=["x.json"], file_count=1, bytes=1, date="2026-01-01")
+    # A runner on another machine claims it: only its lease tells whether it is alive.
+    claimed = claim(store, "m-1", MANIFESTED, "elsewhere:1:abcd", lease_s=120)
+    assert claimed["attempts"] == 1 and claimed["lease_expires_at"] == clock.now + 120
+    with pytest.raises(StateConflict):
+        claim(store, "m-1", MANIFESTED, "another:2:ef01", lease_s=120)  # a stale listing loses
+    store.move("file", "x.json", PROCESSING)
+    clock.now += 60
+    assert claimable_status(store.get("manifest", "m-1"), 3, clock.now) is None
+    assert operations.reset_stuck(store, 0, now=clock.now) == {"manifests": [], "files": [], "busy": ["m-1"]}
+    clock.now += 61  # the lease ran out: the claim is dead
+    assert claimable_status(store.get("manifest", "m-1"), 3, clock.now) == PROCESSING
+    assert operations.reset_stuck(store, 0, now=clock.now) == {"manifests": ["m-1"], "files": ["x.json"], "busy": []}
+    assert store.get("manifest", "m-1")["status"] == MANIFESTED and store.get("file", "x.json")["status"] == MANIFESTED
+
+
+def test_a_lease_is_renewed_while_held_and_stops_once_lost(backend):
+    from tegridy_tokens.ingest.claims import Lease, claim
+
+    store = open_state(backend[0])
+    store.create("manifest", "m-2", MANIFESTED, files=[], file_count=0, bytes=0, date="2026-01-01")
+    first = claim(store, "m-2", MANIFESTED, "here:1:aaaa", lease_s=4)["lease_expires_at"]
+    with Lease(store, "m-2", "here:1:aaaa", lease_s=4) as lease:
+        deadline = time.monotonic() + 30
+        while store.get("manifest", "m-2")["lease_expires_at"] == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.get("manifest", "m-2")["lease_expires_at"] > first  # renewed (every second here)
+        # Someone else takes the manifest (its lease had run out): the renewer gives up, never steals it back.
+        store.update_fields("manifest", "m-2", owner="there:2:bbbb")
+        lease._thread.join(timeout=30)
+        assert not lease._thread.is_alive()
+    assert store.get("manifest", "m-2")["owner"] == "there:2:bbbb"

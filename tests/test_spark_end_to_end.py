@@ -65,3 +65,15 @@ def test_non_string_argument_suggests_a_cast(spark):
 def test_register_on_a_running_session(spark, service):
     tegridy_tokens.register(spark, function_name=service.function_name, endpoint=service.endpoint)
     assert spark.sql("SELECT tegridy_tokenize_hp('x@y.z') AS t").first().t == service_tokens(service, ["x@y.z"])[0]
+
+
+def test_metrics_table_reads_every_column_on_this_line(spark, customers):
+    spark.sql("SELECT tegridy_tokenize_hp(email) FROM customers").collect()
+    row = spark.sql("SELECT * FROM tegridy_metrics()").first().asDict()
+    figures = tegridy_tokens.metrics(spark)
+    assert set(figures) <= set(row)
+    for key, value in row.items():  # each column read; counts are whole numbers, the rest floats
+        assert isinstance(value, (int, float)), key
+        if key in figures and isinstance(figures[key], int):
+            assert isinstance(value, int) and value >= 0, key
+    assert row["rows"] >= len(CUSTOMERS) and row["invocations"] >= 1

@@ -77,14 +77,16 @@ def tokenize_format(col: ColumnOrName, format: Union[Column, str], scope: str | 
     return _call("tegridy_tokenize_format", col, _text(format), scope=scope)
 
 
-def try_tokenize(col: ColumnOrName, scope: str | None = None) -> Column:
-    """`tegridy_try_tokenize(col [, scope])`: the token, or NULL for a value the service refused (counted)."""
-    return _call("tegridy_try_tokenize", col, scope=scope)
+def try_tokenize(col: ColumnOrName, format: Union[Column, str, None] = None, scope: str | None = None) -> Column:
+    """`tegridy_try_tokenize(col [, format [, scope]])`: the token, or NULL for a value the service
+    (or its format) refused (counted)."""
+    return _with_format("tegridy_try_tokenize", col, format, scope)
 
 
-def tokenize_result(col: ColumnOrName, scope: str | None = None) -> Column:
-    """`tegridy_tokenize_result(col [, scope])`: STRUCT<token, error>, the error why a value failed (never the value)."""
-    return _call("tegridy_tokenize_result", col, scope=scope)
+def tokenize_result(col: ColumnOrName, format: Union[Column, str, None] = None, scope: str | None = None) -> Column:
+    """`tegridy_tokenize_result(col [, format [, scope]])`: STRUCT<token, error>, the error why a value
+    failed (never the value)."""
+    return _with_format("tegridy_tokenize_result", col, format, scope)
 
 
 def tokenize_pii(col: ColumnOrName, data_type: Union[Column, str], scope: str | None = None) -> Column:

@@ -51,9 +51,11 @@ def _read_sql(spark: Any) -> dict[str, float]:
 def metrics(spark: Any, reset: bool = False) -> dict[str, float]:
     """Cumulative figures of every tokenize/detokenize this session's jobs ran, from all
     executors (reported as each task finishes): `rows`, `distinct_values`, `cache_hits`,
-    `shared_in_flight`, `invocations`, `values_sent`, `retries`, `throttles`, `errors`,
+    `shared_in_flight`, `invocations` (requests sent), `attempts_unsent` (refused before a byte
+    went out), `values_sent`, `retries`, `throttles`, `errors` (values that ended as failures:
+    NULLs under onError=null, or a failed query's failing values, once each),
     `bytes_sent`, `bytes_received`, `nulls_or_blanks`, `invocation_time_ns`, `rows_unbatched`,
-    `rows_waited` (rows held in a task's buffer while answers came), `retries_*` by cause (ints); `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per
+    `rows_waited` (rows held in a task's buffer while answers came), `retries_*` by cause, `retries_protocol` among them (ints); `latency_ms_p50`, `latency_ms_p95`, `latency_ms_p99` (per
     invocation, from a histogram); and the derived `cache_hit_rate`, `error_rate`,
     `avg_batch_size`, `throughput_rows_per_s` (floats).
 

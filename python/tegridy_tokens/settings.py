@@ -24,6 +24,7 @@ SETTING_KEYS: dict[str, str] = {
     "retry_item_attempts": "spark.tegridy.retry.itemAttempts",
     "on_error": "spark.tegridy.onError",
     "protocol": "spark.tegridy.protocol",
+    "redshift_verify": "spark.tegridy.redshift.verify",
     "pii_types": "spark.tegridy.pii.types",
     "scope": "spark.tegridy.scope",
 }
@@ -42,11 +43,12 @@ class TegridySettings(TypedDict, total=False):
     max_in_flight: int  # concurrent invocations per executor (16)
     cache_max_entries: int  # tokens cached per executor (100000); 0 turns the cache off
     timeout_ms: int  # one invocation's timeout (30000)
-    retry_max_attempts: int  # attempts per batch on retryable faults (8)
+    retry_max_attempts: int  # ceiling on the attempts per batch (100); transport faults retry until the time budget
     retry_total_timeout_ms: int  # time budget for all retries of one batch (300000)
     retry_item_attempts: int  # attempts for a failed item with no `retryable` flag (3)
     on_error: Literal["fail", "null"]  # what a value the service refuses becomes ("fail")
     protocol: Literal["tegridy", "redshift"]  # the JSON spoken: ours, or Redshift's Lambda-UDF JSON ("tegridy")
+    redshift_verify: Literal["off", "sample"]  # protocol="redshift": detokenize a sample of each batch's tokens ("off")
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
     scope: str  # the token scope; tokens of two scopes are unrelated ("default": today's tokens)
 

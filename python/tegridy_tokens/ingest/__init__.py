@@ -1,4 +1,4 @@
-"""The ingestion pipeline of seed 003, with PII tokenized on the way in: landed NDJSON is
+"""The ingestion pipeline, with PII tokenized on the way in: landed NDJSON is
 validated and tracked (`track`), batched into manifests under a lock (`manifest`) and converted
 to tokenized Parquet by a Spark job (`run`); `state` is the operations tool. docs/ingestion.md.
 

@@ -8,12 +8,10 @@ dropped: a file is never in two manifests even when the lock fails."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
-import uuid
 from typing import Any
 
+from .claims import new_owner
 from .config import IngestConfig
 from .manifests import new_id, plan
 from .paths import FileSystem, join
@@ -22,12 +20,8 @@ from .state import MANIFESTED, PENDING, StateConflict, StateStore
 LOCK = "manifest-builder"
 
 
-def lock_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def build(config: IngestConfig, state: StateStore, fs: FileSystem, flush: bool) -> dict[str, Any]:
-    owner = lock_owner()
+    owner = new_owner()
     if not state.acquire_lock(LOCK, owner, config.lock_ttl_seconds):
         holder = state.lock_holder(LOCK) or {}
         return {"lock": "busy", "holder": holder.get("owner"), "manifests": [],

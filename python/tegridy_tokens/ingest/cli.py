@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from .state.machine import FILE_STATUSES
+from .state.machine import FILE_STATUSES, MANIFEST_STATUSES
 
 INGEST = {"track": "validate and record new files in landing (bad ones to quarantine)",
           "manifest": "group pending files into manifests, under the lock",
@@ -17,11 +17,12 @@ INGEST = {"track": "validate and record new files in landing (bad ones to quaran
           "all": "track, then manifest --flush, then run"}
 STATE = {"get": "one file's (or manifest's) record", "list": "files (or manifests) in a status",
          "stats": "counts and bytes per status; manifests per status", "timeline": "a file's status changes",
-         "orphans": "stuck records, untracked files, records whose file is gone",
+         "orphans": "stuck records, untracked files, records whose file is gone, leftover staging",
          "reset-stuck": "processing manifests older than a duration back to manifested",
          "validate": "state against what is on disk (exit 1 on any problem)",
          "update": "move one file (or manifest) to a status, if the move is legal",
-         "batch-update": "move every file in one status to another"}
+         "batch-update": "move every file in one status to another (a manifest's files with their manifest)",
+         "clean-staging": "remove the _staging/<id>/ folders that no live run is writing"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def add_parsers(commands: Any) -> None:
         if name in ("get", "timeline", "update"):
             sub.add_argument("file", help="the file as tracked (its landing path), or a manifest id")
         if name == "list":
-            sub.add_argument("--status", required=True, help=", ".join(FILE_STATUSES))
+            sub.add_argument("--status", required=True, help=", ".join(dict.fromkeys(FILE_STATUSES + MANIFEST_STATUSES)))
             sub.add_argument("--manifests", action="store_true", help="list manifests instead of files")
         if name == "update":
             sub.add_argument("--status", required=True, help="the new status")

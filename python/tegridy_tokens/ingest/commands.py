@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 
 from .build import build
+from .claims import new_owner
 from .config import IngestConfig, parse_duration
 from .paths import AnyFileSystem
 from .run import run_manifest, runnable
@@ -57,20 +58,29 @@ def ingest(context: Context, command: str, flush: bool = False, manifest: str | 
 
 
 def _run(context: Context, manifest: str | None) -> tuple[dict, int]:
-    ids = [manifest] if manifest else runnable(context.state)
+    """Claims and runs each runnable manifest (or the one named) in one Spark session, started at
+    the first claim won; a manifest another runner claimed first is skipped, never touched."""
+    state, config = context.state, context.config
+    owner = new_owner()
+    if manifest:
+        chosen = [(manifest, None)]
+    else:
+        chosen = [(r["key"], r["status"]) for r in runnable(state, config.max_attempts, state.clock())]
     results = []
-    for manifest_id in ids:
+    for manifest_id, status in chosen:
         try:
-            results.append(run_manifest(context.config, context.state, context.fs, context.spark, manifest_id))
+            results.append(run_manifest(config, state, context.fs, lambda: context.spark, manifest_id, owner,
+                                        expect=status))
         except (StateConflict, IllegalTransition):
             if manifest:
                 raise
-            # Another `ingest run` took this manifest between our listing and our move: its job now.
-            results.append({"manifest": manifest_id, "status": "skipped", "reason": "taken by another runner"})
+            results.append({"manifest": manifest_id, "status": "skipped", "reason": "claimed by another runner"})
     failed = [r for r in results if r["status"] == FAILED]
     done = [r for r in results if r["status"] == "completed"]
+    exhausted = [r["key"] for r in state.scan("manifest", FAILED) if r.get("attempts", 0) >= config.max_attempts]
     summary = {"manifests": results, "completed": len(done), "failed": len(failed),
-               "rows": sum(r.get("rows", 0) for r in results), "corrupt_rows": sum(r.get("corrupt_rows", 0) for r in results)}
+               "rows": sum(r.get("rows", 0) for r in results), "corrupt_rows": sum(r.get("corrupt_rows", 0) for r in results),
+               "failed_without_attempts_left": exhausted}
     return summary, 1 if failed else 0
 
 
@@ -91,6 +101,8 @@ def state_command(context: Context, command: str, **options: Any) -> tuple[dict,
     if command == "validate":
         result = operations.validate(config, state, fs)
         return result, 0 if result["ok"] else 1
+    if command == "clean-staging":
+        return operations.clean_staging(config, state, fs), 0
     if command == "update":
         return operations.update(state, fs, options["file"], options["status"], options.get("reason")), 0
     if command == "batch-update":

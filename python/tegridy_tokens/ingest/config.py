@@ -1,15 +1,21 @@
-"""`ingest.toml`: the `[ingest]` section (issue 14's keys, with the seed's defaults) and the
+"""`ingest.toml`: the `[ingest]` section (the pipeline's keys and defaults) and the
 `[spark]` section (Spark and `spark.tegridy.*` settings), parsed once into `IngestConfig`."""
 
 from __future__ import annotations
 
+import difflib
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .paths import join
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the tomli package (a dependency there)
+    import tomli as tomllib
 
 DEFAULT_DATE_PATTERN = r"(\d{4}-\d{2}-\d{2})"
 # The formats of `tegridy_tokenize_hp(value, format)` (docs/functions.md); "default" gives plain tokens.
@@ -23,13 +29,19 @@ DEFAULTS: dict[str, Any] = {
     "target_file_size_mb": 128.0,
     "date_pattern": DEFAULT_DATE_PATTERN,
     "pii_columns": {},
-    # Not in the issue's table: how long a file may sit in pending/manifested/processing before
-    # `state orphans` calls it stuck, and the lock's TTL (the seed's 300 s).
+    # How long a file may sit in pending/manifested/processing before
+    # `state orphans` calls it stuck, and the lock's TTL.
     "stuck_after": "1h",
     "lock_ttl_seconds": 300,
+    # A runner's claim on a manifest lives this long unless renewed (every quarter of it, while
+    # the job runs); a dead runner's manifests are free again after it.
+    "lease_seconds": 120,
+    # How many times `ingest run` takes a manifest (first run and retries of a failed one).
+    "max_attempts": 3,
 }
 REQUIRED = ("landing", "output")
 KNOWN = set(DEFAULTS) | set(REQUIRED) | {"quarantine", "state"}
+SECTIONS = ("ingest", "spark")
 MB = 1024 * 1024
 
 
@@ -52,6 +64,8 @@ class IngestConfig:
     date_pattern: str = DEFAULT_DATE_PATTERN
     stuck_after_s: float = 3600.0
     lock_ttl_seconds: int = 300
+    lease_seconds: int = 120
+    max_attempts: int = 3
     spark: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -60,7 +74,7 @@ class IngestConfig:
 
     @property
     def size_band(self) -> tuple[int, int]:
-        """(min, max) accepted bytes: expected ± tolerance, as the seed computes it."""
+        """(min, max) accepted bytes: expected ± tolerance."""
         low = self.expected_file_size_mb * (1 - self.size_tolerance_percent / 100)
         high = self.expected_file_size_mb * (1 + self.size_tolerance_percent / 100)
         return int(low * MB), int(high * MB)
@@ -99,13 +113,25 @@ def load_config(path: str | Path) -> IngestConfig:
     return parse_config(document, base=path.parent)
 
 
+def _closest(name: str, known: Any) -> str | None:
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestConfig:
+    for name in document:
+        if name not in SECTIONS:
+            near = _closest(name, SECTIONS)
+            hint = f" (did you mean [{near}]?)" if near else ""
+            raise ConfigError(f"unknown section [{name}] in ingest.toml{hint}; the sections are [ingest] and [spark]")
     section = document.get("ingest")
     if not isinstance(section, dict):
         raise ConfigError("ingest.toml needs an [ingest] section with at least `landing` and `output`")
     unknown = sorted(set(section) - KNOWN)
     if unknown:
-        raise ConfigError(f"unknown key(s) in [ingest]: {', '.join(unknown)}; known keys: {', '.join(sorted(KNOWN))}")
+        named = ", ".join(name + (f" (did you mean {near}?)" if (near := _closest(name, KNOWN)) else "")
+                          for name in unknown)
+        raise ConfigError(f"unknown key(s) in [ingest]: {named}; known keys: {', '.join(sorted(KNOWN))}")
     for key in REQUIRED:
         if not isinstance(section.get(key), str) or not section[key].strip():
             raise ConfigError(f"[ingest] needs `{key}` (a local path or a Hadoop URI such as s3a://bucket/prefix)")
@@ -156,6 +182,11 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
     spark = document.get("spark", {})
     if not isinstance(spark, dict):
         raise ConfigError("[spark] must be a table of Spark settings, e.g. \"spark.tegridy.maxInFlight\" = 16")
+    spark = _flatten(spark)
+    for key in spark:
+        if not key.startswith("spark."):
+            raise ConfigError(f"[spark] {key} is not a Spark setting (they start with spark.); did you mean "
+                              f"\"spark.{key}\"?")
     return IngestConfig(
         landing=landing, output=output, quarantine=quarantine, state=state,
         max_files_per_manifest=number("max_files_per_manifest", int, 1),
@@ -167,7 +198,9 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
         date_pattern=pattern,
         stuck_after_s=parse_duration(values["stuck_after"], "[ingest] stuck_after"),
         lock_ttl_seconds=number("lock_ttl_seconds", int, 1),
-        spark={str(k): _spark_value(v) for k, v in _flatten(spark).items()},
+        lease_seconds=number("lease_seconds", int, 4),
+        max_attempts=number("max_attempts", int, 1),
+        spark={str(k): _spark_value(v) for k, v in spark.items()},
     )
 
 

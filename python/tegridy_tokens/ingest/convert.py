@@ -1,12 +1,13 @@
 """The Spark job of one manifest: NDJSON lines -> tokenized, all-string Parquet in a staging
-folder (seed 003's `ManifestProcessor`, with `tegridy_tokenize_hp` on the way in).
+folder, with `tegridy_tokenize_hp` on the way in.
 
 Two passes over the text. The first collects the top-level keys of every line (the schema:
 one string column per key) and counts the lines that are not JSON objects. The second parses
 each line with that schema, where Spark's JSON parser hands nested objects and arrays back as
 their JSON text, tokenizes the PII columns and adds the metadata columns. A line that is not a
-JSON object is never dropped: the whole line is tokenized (it may hold PII) and written to the
-manifest's corrupt output. Blank lines are not records and are skipped."""
+JSON object, or is one but not valid UTF-8, is never dropped nor altered: its exact bytes, in
+the lossless text of `corrupt`, are tokenized (the line may hold PII) and written to the
+manifest's corrupt output with the reason. Blank lines (spaces, tabs, CR) are not records."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from typing import Any
 
 METADATA = ("_source_file", "_ingested_at", "_manifest_id", "_ingest_date")
 CORRUPT_COLUMN = "_corrupt_record_token"
+REASON_COLUMN = "_corrupt_reason"
+# The rows' parser accepts what the survey's `json_object_keys` accepts (raw control characters
+# inside strings), so a line the survey calls an object never parses to a row of NULLs.
+JSON_OPTIONS = {"allowUnquotedControlChars": "true"}
 # Snappy Parquet of all-string NDJSON is about this fraction of the input bytes (measured on the
 # benchmark's data: 0.11 plain, 0.15 tokenized, with the dictionaries below); used only to
 # choose how many files make `target_file_size_mb`.
@@ -53,13 +58,21 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
 
     from ..functions import tokenize as token_of
     from .config import split_pii_spec
+    from .corrupt import NOT_JSON, NOT_UTF8, is_valid_utf8, kept_line
 
-    text = spark.read.text(inputs).select("value", F.col("_metadata.file_path").alias("_source_file"))
-    text = text.withColumn("_keys", F.json_object_keys("value"))
+    # Lines end at \n only: a CR inside a line is its data (a CRLF file's lines end in a CR,
+    # which JSON treats as whitespace), so a corrupt line is kept with every byte it had.
+    text = spark.read.option("lineSep", "\n").text(inputs) \
+        .select("value", F.col("_metadata.file_path").alias("_source_file"))
+    valid = is_valid_utf8(F.col("value"))
+    blank = F.expr("trim(BOTH ' \\t\\r' FROM value)") == ""
+    text = text.withColumn("_utf8", valid).withColumn("_keys", F.when(F.col("_utf8"), F.json_object_keys("value")))
+    is_row = F.col("_keys").isNotNull()
+    is_corrupt = F.col("_keys").isNull() & ~blank
     survey = text.agg(F.array_distinct(F.flatten(F.collect_set("_keys"))).alias("keys"),
-                      F.count(F.when(F.col("_keys").isNull() & (F.trim("value") != ""), 1)).alias("malformed")).first()
+                      F.count(F.when(is_corrupt, 1)).alias("malformed")).first()
     keys = sorted(survey["keys"] or [])
-    clashes = sorted(set(keys) & (set(METADATA) | {CORRUPT_COLUMN}))
+    clashes = sorted(set(keys) & (set(METADATA) | {CORRUPT_COLUMN, REASON_COLUMN}))
     if clashes:
         raise ConversionError(f"the data has key(s) {', '.join(clashes)}, which are the pipeline's metadata columns; "
                               "rename them at the source")
@@ -92,17 +105,16 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
             value = token_of(value, None if fmt == "default" else fmt, scope=scope)
         return value.alias(name)
 
-    parsed = text.where(F.col("_keys").isNotNull()).withColumn("_row", F.from_json("value", schema))
+    parsed = text.where(is_row).withColumn("_row", F.from_json("value", schema, JSON_OPTIONS))
     rows = parsed.select(*[column(name) for name in names], *metadata)
-    partitions = max(1, math.ceil(input_bytes * PARQUET_TO_INPUT / target_file_bytes))
+    # Partitions are merged without a shuffle and never below one per core: a shuffle to fewer
+    # files than cores sends every tokenized row across once more and leaves the Parquet write to
+    # fewer cores. So a small manifest is written as up to one file per core, each smaller than
+    # target_file_size_mb, and a large one as about target_file_size_mb per file.
+    partitions = max(1, math.ceil(input_bytes * PARQUET_TO_INPUT / target_file_bytes),
+                     spark.sparkContext.defaultParallelism)
     if partitions < rows.rdd.getNumPartitions():
-        # Merging partitions without a shuffle keeps all the cores busy when there are at least
-        # as many output files as cores (then no tokenized row crosses the network); with fewer,
-        # a shuffle keeps reading and tokenizing spread over every core.
-        if partitions >= spark.sparkContext.defaultParallelism:
-            rows = rows.coalesce(partitions)
-        else:
-            rows = rows.repartition(partitions)
+        rows = rows.coalesce(partitions)
     rows.write.mode("overwrite").options(**PARQUET_OPTIONS).parquet(staging + "/data")
     written = spark.read.parquet(staging + "/data")
     count = written.count()
@@ -110,9 +122,11 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
 
     corrupt = 0
     if survey["malformed"]:
-        lines = text.where(F.col("_keys").isNull() & (F.trim("value") != ""))
-        value = token_of(F.col("value")) if tokenize else F.lit(None).cast("string")
-        lines.select(value.alias(CORRUPT_COLUMN), *metadata).coalesce(1) \
+        lines = text.where(is_corrupt)
+        kept = kept_line(F.col("value"), F.col("_utf8"))
+        value = token_of(kept) if tokenize else F.lit(None).cast("string")
+        reason = F.when(F.col("_utf8"), F.lit(NOT_JSON)).otherwise(F.lit(NOT_UTF8))
+        lines.select(value.alias(CORRUPT_COLUMN), reason.alias(REASON_COLUMN), *metadata).coalesce(1) \
             .write.mode("overwrite").options(**PARQUET_OPTIONS).parquet(staging + "/corrupt")
         corrupt = spark.read.parquet(staging + "/corrupt").count()
     return Converted(rows=count, corrupt_rows=corrupt, columns=names, output_files=output_files)

@@ -1,4 +1,4 @@
-"""Grouping pending files into manifests (seed 003): oldest first, at most `max_files` files and
+"""Grouping pending files into manifests: oldest first, at most `max_files` files and
 `max_bytes` bytes each; a last, partial manifest is made only when it is more than half full (by
 files or by bytes), or always with `flush`. A manifest holds the files of one ingest date, so its
 output is one partition folder, which one rename commits whole (see `run`)."""

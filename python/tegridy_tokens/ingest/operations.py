@@ -1,4 +1,4 @@
-"""The `state` commands: seed 003's state manager (get, list, stats, timeline, orphans,
+"""The `state` commands: the state manager (get, list, stats, timeline, orphans,
 reset-stuck, validate, update, batch-update) over either store. Every change is a guarded move
 (`state.machine`); a batch is checked as a whole before its first write, so an illegal batch
 changes nothing."""
@@ -11,15 +11,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .build import LOCK
+from .claims import claim_is_dead, release
 from .config import IngestConfig
 from .paths import FileSystem
 from .run import partition_dir
-from .state import (COMPLETED, FILE_STATUSES, MANIFEST_STATUSES, MANIFESTED, PENDING, PROCESSING, QUARANTINED,
-                    IllegalTransition, NotTracked, StateStore)
+from .state import (COMPLETED, DROPPED, FAILED, FILE_STATUSES, MANIFEST_STATUSES, MANIFESTED, PENDING, PROCESSING,
+                    QUARANTINED, IllegalTransition, NotTracked, StateStore)
 from .state.machine import check_move
 from .track import candidates
 
 IN_FLIGHT = (PENDING, MANIFESTED, PROCESSING)
+# A file in one of these statuses belongs to a manifest and moves only with it.
+IN_MANIFEST = (MANIFESTED, PROCESSING, COMPLETED, FAILED)
 
 
 def iso(at: float | None) -> str | None:
@@ -105,31 +108,58 @@ def orphans(config: IngestConfig, state: StateStore, fs: FileSystem, now: float 
     untracked = [f.path for f in candidates(config, fs) if f.path not in known]
     missing = [{"file": r["key"], "status": r["status"], "location": r["location"]} for r in files
                if r["status"] != COMPLETED and not fs.exists(r["location"])]
-    return {"stuck": stuck, "untracked": untracked, "missing": missing,
-            "count": len(stuck) + len(untracked) + len(missing)}
+    staging = leftover_staging(config, state, fs, now)
+    return {"stuck": stuck, "untracked": untracked, "missing": missing, "staging": staging,
+            "count": len(stuck) + len(untracked) + len(missing) + len(staging)}
+
+
+def leftover_staging(config: IngestConfig, state: StateStore, fs: FileSystem, now: float | None = None) -> list[dict]:
+    """`_staging/<id>/` folders no live run is writing: their manifest is not processing under a
+    live claim (a failed or killed run's, or a manifest unknown to the state)."""
+    now = time.time() if now is None else now
+    found = []
+    for folder in fs.list_dirs(config.staging_dir):
+        manifest_id = folder.rstrip("/").rsplit("/", 1)[-1]
+        record = state.get("manifest", manifest_id)
+        if record and record["status"] == PROCESSING and not claim_is_dead(record, now):
+            continue
+        found.append({"manifest": manifest_id, "path": folder, "status": record["status"] if record else None})
+    return found
+
+
+def clean_staging(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[str, Any]:
+    """Removes the leftover staging folders (`leftover_staging`); a live run's is never touched."""
+    removed = []
+    for leftover in leftover_staging(config, state, fs):
+        fs.delete(leftover["path"])
+        removed.append(leftover["manifest"])
+    return {"removed": removed}
 
 
 def reset_stuck(state: StateStore, older_than_s: float, now: float | None = None) -> dict[str, Any]:
-    """Manifests (and their files) in processing for longer than `older_than_s` go back to
-    manifested, for `ingest run` to take again; its output is replaced, never added to."""
+    """Manifests (and their files) in processing for longer than `older_than_s` whose claim is
+    dead (lease run out, or its runner gone) go back to manifested, for `ingest run` to take again;
+    its output is replaced, never added to. A manifest whose runner still renews its lease is busy,
+    not stuck, and is left alone."""
     now = time.time() if now is None else now
-    reset_manifests, reset_files = [], []
+    reset_manifests, reset_files, busy = [], [], []
     for manifest in state.scan("manifest", PROCESSING):
         if now - manifest["updated_at"] < older_than_s:
             continue
-        state.move("manifest", manifest["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
+        if not claim_is_dead(manifest, now):
+            busy.append(manifest["key"])
+            continue
+        reset_files += release(state, manifest, "reset-stuck")
         reset_manifests.append(manifest["key"])
-        for key in manifest["files"]:
-            record = state.get("file", key)
-            if record and record["status"] == PROCESSING:
-                state.move("file", key, MANIFESTED, expect=PROCESSING, reason="reset-stuck")
-                reset_files.append(key)
     # A file left in processing by a manifest that is no longer processing.
     for record in state.scan("file", PROCESSING):
-        if record["key"] not in reset_files and now - record["updated_at"] >= older_than_s:
+        manifest = state.get("manifest", record.get("manifest_id") or "")
+        if record["key"] in reset_files or (manifest and manifest["status"] == PROCESSING):
+            continue
+        if now - record["updated_at"] >= older_than_s:
             state.move("file", record["key"], MANIFESTED, expect=PROCESSING, reason="reset-stuck")
             reset_files.append(record["key"])
-    return {"manifests": reset_manifests, "files": reset_files}
+    return {"manifests": reset_manifests, "files": reset_files, "busy": busy}
 
 
 def validate(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[str, Any]:
@@ -144,10 +174,12 @@ def validate(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[st
             problems.append({"key": key, "problem": f"{record['status']} but its file {record['location']} is missing"})
         if record["status"] == QUARANTINED and fs.exists(key) and record["location"] != key:
             problems.append({"key": key, "problem": "quarantined but still in landing (run `ingest track` to move it)"})
-        if record["status"] in (MANIFESTED, PROCESSING, COMPLETED) and record.get("manifest_id") not in manifests:
+        if record["status"] in IN_MANIFEST and record.get("manifest_id") not in manifests:
             problems.append({"key": key, "problem": f"{record['status']} in manifest {record.get('manifest_id')}, "
                                                     "which does not exist"})
     for key, manifest in manifests.items():
+        if manifest["status"] == DROPPED:
+            continue  # its files went back to pending and live on in other manifests
         for member in manifest["files"]:
             record = files.get(member)
             if record is None or record["status"] != manifest["status"] or record.get("manifest_id") != key:
@@ -163,6 +195,10 @@ def validate(config: IngestConfig, state: StateStore, fs: FileSystem) -> dict[st
             if owner and manifests.get(owner.group(1), {}).get("status") != COMPLETED:
                 problems.append({"key": owner.group(1), "problem": f"output {folder} belongs to no completed manifest "
                                                                    "(a run died after its commit; run it again)"})
+    for leftover in leftover_staging(config, state, fs):
+        problems.append({"key": leftover["manifest"], "problem": f"leftover staging {leftover['path']} (manifest "
+                                                                 f"{leftover['status'] or 'unknown'}); remove it with "
+                                                                 "`tegridy-tokens state clean-staging`"})
     holder = state.lock_holder(LOCK)
     return {"ok": not problems, "problems": problems, "files": len(files), "manifests": len(manifests),
             "lock": holder and {"owner": holder["owner"], "expires_at": iso(holder["expires_at"])}}
@@ -172,14 +208,13 @@ def update(state: StateStore, fs: FileSystem, key: str, status: str, reason: str
     kind, record = _resolve(state, key)
     reason = reason or "operator update"
     if kind == "manifest":
-        members = state.get_many("file", record["files"])
-        check_move("manifest", key, record["status"], status)
-        for member in members.values():
-            check_move("file", member["key"], member["status"], status)
-        moved = state.move("manifest", key, status, expect=record["status"], reason=reason)
-        for member in members.values():
-            state.move("file", member["key"], status, expect=member["status"], reason=reason)
+        members = _check_manifest_move(state, record, status)
+        moved = _move_manifest(state, record, members, status, reason)
         return {"kind": kind, **summary(moved), "files_moved": len(members)}
+    if _in_manifest(record):
+        manifest = record["manifest_id"]
+        raise IllegalTransition(f"file {key} is in manifest {manifest}, which moves with all its files: "
+                                f"`tegridy-tokens state update {manifest} --status {status}`")
     fields = {}
     if record["status"] == QUARANTINED and status == PENDING:
         # Released from quarantine: processed from where it is now (re-landed, or still in quarantine).
@@ -189,15 +224,61 @@ def update(state: StateStore, fs: FileSystem, key: str, status: str, reason: str
     return {"kind": kind, **summary(state.move("file", key, status, expect=record["status"], reason=reason, **fields))}
 
 
+def _in_manifest(record: dict[str, Any]) -> bool:
+    return record["status"] in IN_MANIFEST and bool(record.get("manifest_id"))
+
+
+def _check_manifest_move(state: StateStore, manifest: dict[str, Any], status: str) -> dict[str, dict]:
+    """Refuses (before any write) a move of the manifest or of any of its files; its files.
+    Files going back to pending drop the manifest (they are batched again)."""
+    check_move("manifest", manifest["key"], manifest["status"], DROPPED if status == PENDING else status)
+    members = state.get_many("file", manifest["files"])
+    for key in manifest["files"]:
+        member = members.get(key)
+        if member is None or member.get("manifest_id") != manifest["key"] or member["status"] != manifest["status"]:
+            raise IllegalTransition(f"manifest {manifest['key']} is {manifest['status']} but its file {key} is "
+                                    f"{member['status'] if member else 'not tracked'}; repair that file first "
+                                    "(`tegridy-tokens state validate` lists such problems)")
+        check_move("file", key, member["status"], status)
+    return members
+
+
+def _move_manifest(state: StateStore, manifest: dict[str, Any], members: dict[str, dict], status: str,
+                   reason: str) -> dict[str, Any]:
+    target = DROPPED if status == PENDING else status
+    moved = state.move("manifest", manifest["key"], target, expect=manifest["status"], reason=reason)
+    fields = {"manifest_id": None} if status == PENDING else {}
+    for member in members.values():
+        state.move("file", member["key"], status, expect=member["status"], reason=reason, **fields)
+    return moved
+
+
 def batch_update(state: StateStore, source: str, target: str, older_than_s: float | None = None,
                  now: float | None = None) -> dict[str, Any]:
+    """Every file in `source` (unchanged for `older_than_s`) to `target`; a file of a manifest moves
+    with its manifest and all its files, so a batch that holds only part of a manifest is refused,
+    like an illegal move, before anything changes."""
     now = time.time() if now is None else now
     if source not in FILE_STATUSES:
         raise IllegalTransition(f"{source!r} is not a file status; the statuses are {', '.join(FILE_STATUSES)}")
     check_move("file", "(batch)", source, target)
     chosen = [r for r in state.scan("file", source) if older_than_s is None or now - r["updated_at"] >= older_than_s]
+    keys = {r["key"] for r in chosen}
+    alone = [r for r in chosen if not _in_manifest(r)]
+    manifests = state.get_many("manifest", [r["manifest_id"] for r in chosen if _in_manifest(r)])
+    plans = []
+    for manifest in manifests.values():
+        members = _check_manifest_move(state, manifest, target)
+        outside = sorted(set(manifest["files"]) - keys)
+        if outside:
+            raise IllegalTransition(f"manifest {manifest['key']} has {len(outside)} file(s) outside this batch (e.g. "
+                                    f"{outside[0]}); a manifest moves with all its files: `tegridy-tokens state update "
+                                    f"{manifest['key']} --status {target}`")
+        plans.append((manifest, members))
     fields = {"manifest_id": None} if target == PENDING else {}
     moved = [state.move("file", r["key"], target, expect=source, reason="operator batch update", **fields)["key"]
-             for r in chosen]
-    return {"from": source, "to": target, "moved": len(moved), "files": moved}
-
+             for r in alone]
+    for manifest, members in plans:
+        _move_manifest(state, manifest, members, target, "operator batch update")
+        moved += list(members)
+    return {"from": source, "to": target, "moved": len(moved), "files": moved, "manifests": [m["key"] for m, _ in plans]}

@@ -5,11 +5,15 @@ machine and on a cluster."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+
+HASH_CHUNK = 8 * 1024 * 1024
 
 
 def is_local(location: str) -> bool:
@@ -52,6 +56,18 @@ class FileSystem:
     def move(self, source: str, target: str) -> None: raise NotImplementedError
     def delete(self, path: str) -> None: raise NotImplementedError
     def list_dirs(self, root: str) -> list[str]: raise NotImplementedError
+    def open_read(self, path: str) -> Any: raise NotImplementedError
+
+    def content_hash(self, path: str) -> str:
+        """The SHA-256 of the file's bytes (as stored: a .gz file's compressed bytes)."""
+        digest = hashlib.sha256()
+        stream = self.open_read(path)
+        try:
+            while chunk := stream.read(HASH_CHUNK):
+                digest.update(chunk)
+        finally:
+            stream.close()
+        return digest.hexdigest()
 
 
 class LocalFileSystem(FileSystem):
@@ -74,6 +90,9 @@ class LocalFileSystem(FileSystem):
 
     def read_text(self, path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
+
+    def open_read(self, path: str) -> Any:
+        return open(path, "rb")
 
     def write_text(self, path: str, text: str) -> None:
         # Written beside and renamed, so a reader never sees half a manifest.
@@ -135,6 +154,10 @@ class HadoopFileSystem(FileSystem):
         finally:
             stream.close()
 
+    def open_read(self, path: str) -> Any:
+        fs, location = self._path(path)
+        return _JavaStream(fs.open(location))
+
     def read_text(self, path: str) -> str:
         fs, location = self._path(path)
         stream = fs.open(location)
@@ -170,6 +193,19 @@ class HadoopFileSystem(FileSystem):
         return sorted(status.getPath().toString() for status in fs.listStatus(path) if status.isDirectory())
 
 
+class _JavaStream:
+    """A Hadoop input stream read as a Python binary file (read(n) -> bytes, b"" at the end)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def read(self, limit: int) -> bytes:
+        return bytes(self.stream.readNBytes(limit))
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class AnyFileSystem(FileSystem):
     """Each call goes to the file system of its path: local paths to Python, URIs to Hadoop
     (whose SparkSession is asked for only when a URI is first met)."""
@@ -196,6 +232,7 @@ class AnyFileSystem(FileSystem):
     def write_text(self, path: str, text: str) -> None: self.of(path).write_text(path, text)
     def delete(self, path: str) -> None: self.of(path).delete(path)
     def list_dirs(self, root: str) -> list[str]: return self.of(root).list_dirs(root)
+    def open_read(self, path: str) -> Any: return self.of(path).open_read(path)
 
     def move(self, source: str, target: str) -> None:
         if is_local(source) != is_local(target):

@@ -1,4 +1,4 @@
-"""Checking a landed file before it is tracked (seed 003's gate against truncated uploads and
+"""Checking a landed file before it is tracked (the gate against truncated uploads and
 wrong file types): its size is inside the band, its name is NDJSON's, and at least one of its
 first lines is a JSON object. A malformed line further on (or among the first, when another
 parses) is not the file's fault: the Spark job keeps it, tokenized, in `_corrupt/`.

@@ -103,13 +103,14 @@ def serve_app_in_thread(invoke_app: LambdaInvokeApp, host: str = "127.0.0.1", po
         thread.join(30)
 
 
-def serve_in_subprocess(*options: str, host: str = "127.0.0.1", timeout_s: float = 60.0,
+def serve_in_subprocess(*options: str, host: str = "127.0.0.1", timeout_s: float = 60.0, port: int | None = None,
                         **popen_kwargs: Any) -> tuple[subprocess.Popen, str]:
-    """Starts `tegridy-tokens serve` as its own process, as users run it, on a free port, and
-    returns it with its endpoint once it accepts connections. `options` are extra serve flags."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port = probe.getsockname()[1]
+    """Starts `tegridy-tokens serve` as its own process, as users run it, on `port` (default: a free
+    one), and returns it with its endpoint once it accepts connections. `options` are extra serve flags."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
     command = [sys.executable, "-m", "tegridy_tokens.cli", "serve", "--host", host, "--port", str(port), *options]
     process = subprocess.Popen(command, **popen_kwargs)
     deadline = time.monotonic() + timeout_s

@@ -3,12 +3,12 @@ and the transition rules (`machine`), and the errors."""
 
 from __future__ import annotations
 
-from .machine import (COMPLETED, FAILED, FILE_STATUSES, MANIFEST_STATUSES, MANIFESTED, PENDING, PROCESSING,
-                      QUARANTINED, IllegalTransition, NotTracked, StateConflict, StateError)
+from .machine import (COMPLETED, DROPPED, DUPLICATE, FAILED, FILE_STATUSES, MANIFEST_STATUSES, MANIFESTED, PENDING,
+                      PROCESSING, QUARANTINED, SEEN, IllegalTransition, NotTracked, StateConflict, StateError)
 from .store import Record, StateStore
 
 __all__ = ["open_state", "StateStore", "Record", "StateError", "IllegalTransition", "StateConflict", "NotTracked",
-           "PENDING", "MANIFESTED", "PROCESSING", "COMPLETED", "FAILED", "QUARANTINED",
+           "PENDING", "MANIFESTED", "PROCESSING", "COMPLETED", "FAILED", "QUARANTINED", "DUPLICATE", "DROPPED", "SEEN",
            "FILE_STATUSES", "MANIFEST_STATUSES"]
 
 

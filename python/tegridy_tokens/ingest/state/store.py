@@ -50,9 +50,10 @@ class StateStore:
         return sorted(self._scan(kind, status), key=lambda r: (r["created_at"], r["key"]))
 
     def move(self, kind: str, key: str, target: str, expect: str | Iterable[str] | None = None,
-             reason: str | None = None, **fields: Any) -> Record:
-        """Moves one record to `target` if the move is legal and the record is (one of) `expect`;
-        a conditional write on its version, so two writers never both win."""
+             reason: str | None = None, expect_fields: dict[str, Any] | None = None, **fields: Any) -> Record:
+        """Moves one record to `target` if the move is legal, the record is (one of) `expect` and
+        has `expect_fields` (e.g. still our claim); a conditional write on its version, so two
+        writers never both win."""
         record = self._get(kind, key)
         if record is None:
             raise NotTracked(f"{kind} {key} is not in the state table")
@@ -60,6 +61,7 @@ class StateStore:
             allowed = {expect} if isinstance(expect, str) else set(expect)
             if record["status"] not in allowed:
                 raise StateConflict(f"{kind} {key} is {record['status']}, expected {' or '.join(sorted(allowed))}")
+        _check_fields(kind, key, record, expect_fields)
         check_move(kind, key, record["status"], target)
         now = self.clock()
         updated = {**record, **fields, "status": target, "version": record["version"] + 1, "updated_at": now,
@@ -68,15 +70,22 @@ class StateStore:
             raise StateConflict(f"{kind} {key} changed while being moved to {target}; read it again")
         return updated
 
-    def update_fields(self, kind: str, key: str, **fields: Any) -> Record:
-        """Changes fields other than the status (e.g. a quarantined file's new location)."""
+    def update_fields(self, kind: str, key: str, expect: dict[str, Any] | None = None, **fields: Any) -> Record:
+        """Changes fields other than the status (e.g. a claim's lease) if the record has `expect`."""
         record = self._get(kind, key)
         if record is None:
             raise NotTracked(f"{kind} {key} is not in the state table")
+        _check_fields(kind, key, record, expect)
         updated = {**record, **fields, "version": record["version"] + 1, "updated_at": self.clock()}
         if not self._replace(kind, key, updated, record["version"]):
             raise StateConflict(f"{kind} {key} changed while being updated; read it again")
         return updated
+
+
+def _check_fields(kind: str, key: str, record: Record, expect: dict[str, Any] | None) -> None:
+    changed = sorted(name for name, value in (expect or {}).items() if record.get(name) != value)
+    if changed:
+        raise StateConflict(f"{kind} {key} has changed ({', '.join(changed)}); another runner or an operator moved it")
 
 
 def _event(status: str, at: float, reason: str | None) -> dict:

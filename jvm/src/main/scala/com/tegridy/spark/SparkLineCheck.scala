@@ -10,6 +10,12 @@ object SparkLineCheck {
 
   def requireRunning(runningSparkVersion: String = org.apache.spark.SPARK_VERSION): Unit = {
     val runningLine = runningSparkVersion.split('.').take(2).mkString(".")
+    if (!BuiltFor.supportedLines.contains(runningLine)) {
+      throw new IllegalStateException(
+        s"Spark $runningSparkVersion is not supported: tegridy-tokens is built for the Spark lines " +
+          s"${BuiltFor.supportedLines.mkString(", ")}. Run one of those (`tegridy-tokens jar --spark X.Y` prints the " +
+          s"jar for line X.Y; tegridy_tokens.configure_spark picks it for the running pyspark).")
+    }
     if (runningLine != BuiltFor.sparkLine) {
       throw new IllegalStateException(
         s"${jarName(BuiltFor.sparkLine)} is built for Spark ${BuiltFor.sparkLine}, but this is Spark " +

@@ -12,7 +12,7 @@ import org.apache.spark.sql.types.{DoubleType, LongType}
 import com.tegridy.spark.config.{OnError, Settings, TegridyConf}
 import com.tegridy.spark.client.FormattedValue
 import com.tegridy.spark.expressions.{FormatTag, NonBlankDistinct, TegridyDetokenizeExpression, TegridySafeDetokenizeExpression, TegridyTokenizeExpression,
-  TegridyTokenizeResultExpression}
+  TegridyTokenizeResultExpression, TokenizePii}
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 
 /**
@@ -55,8 +55,8 @@ object TegridyFunctions {
 
   // The type decides: one of spark.tegridy.pii.types is tokenized with its format (or the default
   // tokens if it is not a format); any other type leaves the value as it is, and it is never sent.
-  private def tokenizePii = Definition("tokenize_pii",
-    info(classOf[FormatTag], "tokenize_pii",
+  private def tokenizePii = Definition(TokenizePii.Name,
+    info(classOf[TokenizePii], TokenizePii.Name,
       usage = "_FUNC_(value, data_type[, scope]) - The token of `value` when `data_type` is one of spark.tegridy.pii.types " +
         "(with that type's format when it is one), otherwise `value` unchanged and never sent.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(field_value, field_type) FROM profile_fields;\n"),
@@ -65,19 +65,21 @@ object TegridyFunctions {
         val kind = Lower(Trim(dataType))
         val format = CaseWhen(FormattedValue.Known.filter(conf.piiTypes.contains).map(f => (EqualTo(kind, Literal(f)): Expression, Literal(f): Expression)),
           Literal(FormattedValue.Default))
-        If(In(kind, conf.piiTypes.map(Literal(_))), TegridyTokenizeExpression(FormatTag(value, format), conf, sessionMetrics()), value)
+        TokenizePii(value, dataType, If(In(kind, conf.piiTypes.map(Literal(_))),
+          TegridyTokenizeExpression(FormatTag(value, format), conf, sessionMetrics(), TokenizePii.Name), value))
       case (other, _) => throw new IllegalArgumentException(
         s"tokenize_pii takes two arguments (value, data_type) and an optional scope, but got ${other.size}")
     })
 
   private def tokenizeResult = Definition("tegridy_tokenize_result",
     info(classOf[TegridyTokenizeResultExpression], "tegridy_tokenize_result",
-      usage = "_FUNC_(value[, scope]) - Returns STRUCT<token: STRING, error: STRING>: the token and a NULL error, or a " +
+      usage = "_FUNC_(value[, format[, scope]]) - Returns STRUCT<token: STRING, error: STRING>: the token and a NULL error, or a " +
         "NULL token and why the value failed (never the value itself). A failed value never fails the query; an " +
         "outage still does.",
       extended = "\n    Examples:\n      > SELECT r.token, r.error FROM (SELECT _FUNC_(email) AS r FROM customers);\n"),
-    children => scoped("tegridy_tokenize_result", children, 1) { case (args, conf) =>
-      TegridyTokenizeResultExpression(single("tegridy_tokenize_result", args), conf.copy(onError = OnError.Null), sessionMetrics())
+    children => scoped("tegridy_tokenize_result", children, 2) { case (args, conf) =>
+      TegridyTokenizeResultExpression(valueOrFormatted("tegridy_tokenize_result", args), conf.copy(onError = OnError.Null),
+        sessionMetrics())
     })
 
   private def tokenizeMap = Definition("tegridy_tokenize_map",
@@ -108,11 +110,12 @@ object TegridyFunctions {
   // says; an outage still fails the query, as everywhere.
   private def tryTokenize = Definition("tegridy_try_tokenize",
     info(classOf[TegridyTokenizeExpression], "tegridy_try_tokenize",
-      usage = "_FUNC_(value[, scope]) - Like tegridy_tokenize_hp, but a value the service refuses gives NULL (counted in " +
+      usage = "_FUNC_(value[, format[, scope]]) - Like tegridy_tokenize_hp, but a value the service (or its format) refuses gives NULL (counted in " +
         "the 'errors' metric) whatever spark.tegridy.onError says. An outage still fails the query.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(email) FROM customers;\n"),
-    children => scoped("tegridy_try_tokenize", children, 1) { case (args, conf) =>
-      TegridyTokenizeExpression(single("tegridy_try_tokenize", args), conf.copy(onError = OnError.Null), sessionMetrics())
+    children => scoped("tegridy_try_tokenize", children, 2) { case (args, conf) =>
+      TegridyTokenizeExpression(valueOrFormatted("tegridy_try_tokenize", args), conf.copy(onError = OnError.Null),
+        sessionMetrics(), "tegridy_try_tokenize")
     })
 
   private def tokenize(name: String) = Definition(
@@ -267,7 +270,8 @@ object TegridyFunctions {
       val keys = figures.keys.toSeq.sorted
       val counts = TegridyStats.Counter.all.map(_.key).toSet
       val attributes = keys.map(k => AttributeReference(k, if (counts(k)) LongType else DoubleType, nullable = false)())
-      val values: Seq[Any] = keys.map(k => if (counts(k)) figures(k).toLong else figures(k))
+      // Each branch typed Any: Scala 2.12 (Spark 3.5) would widen the Long branch back to a Double.
+      val values: Seq[Any] = keys.map(k => if (counts(k)) (figures(k).toLong: Any) else (figures(k): Any))
       LocalRelation(attributes, Seq(InternalRow.fromSeq(values)))
     }
   }

@@ -17,4 +17,12 @@ class SparkLineCheckSuite extends AnyFunSuite {
     assert(error.getMessage.contains(s"tegridy-tokens-spark-$otherLine.jar"), error.getMessage)
     assert(error.getMessage.contains(s"--spark $otherLine"), error.getMessage)
   }
+
+  test("an unsupported Spark is refused with the supported lines and a command that prints a real jar") {
+    val error = intercept[IllegalStateException](SparkLineCheck.requireRunning("4.3.0"))
+    val message = error.getMessage
+    assert(message.contains("Spark 4.3.0") && message.contains("3.5, 4.0, 4.1, 4.2"), message)
+    assert(!message.contains("tegridy-tokens-spark-4.3.jar") && !message.contains("--spark 4.3"), message)
+    assert(message.contains("tegridy-tokens jar"), message)
+  }
 }

@@ -10,6 +10,8 @@ sealed abstract class FailureCause(val description: String, val retryable: Boole
   def metricName: String
   /** How long the service asked us to wait before trying again, if it said. */
   def retryAfterMs: Option[Long] = None
+  /** The request never left: no byte of it reached the network (`attempts_unsent`, not `invocations`). */
+  def unsent: Boolean = false
 }
 
 object FailureCause {
@@ -25,7 +27,8 @@ object FailureCause {
   case object Timeout extends FailureCause("the invocation timed out (spark.tegridy.timeoutMs)", retryable = true, valueCaused = false) {
     def metricName = "timeout"
   }
-  final case class Connection(reason: String)
+  /** `unsent`: refused before a byte of the request went out (nothing listening, no route, connect timed out). */
+  final case class Connection(reason: String, override val unsent: Boolean = false)
     extends FailureCause(s"could not reach the endpoint ($reason)", retryable = true, valueCaused = false) {
     def metricName = "connection"
   }
@@ -42,6 +45,7 @@ object FailureCause {
     extends FailureCause("no AWS credentials found by the SDK's default chain (environment, profile, web identity, " +
       "container or instance role); give the executors credentials for Lambda:InvokeFunction", retryable = false, valueCaused = false) {
     def metricName = "no_credentials"
+    override def unsent: Boolean = true // the request cannot be signed
   }
   /**
    * The caller may not invoke this function: HTTP 403 AccessDeniedException from Lambda (IAM), or
@@ -78,14 +82,14 @@ object FailureCause {
       "may quote a value; the function's own logs have it)" else ""), retryable = false, valueCaused = true) {
     def metricName = "refused"
   }
-  /** protocol=redshift: not one result per row. The function breaks the protocol whatever the values: a service failure. */
-  final case class WrongCount(problem: String)
-    extends FailureCause(s"$problem; a Redshift Lambda UDF must answer one result per row, in order (docs/protocols.md)",
-      retryable = false, valueCaused = false) {
-    def metricName = "wrong_count"
-  }
-  /** A malformed response (bad JSON, wrong count, out of order): not retried blindly, bisected. */
-  final case class Protocol(problem: String) extends FailureCause(problem, retryable = false, valueCaused = true) {
+  /**
+   * A reply that breaks the protocol: not JSON, cut short, headers without a body, fields missing,
+   * the wrong count, an echo of another value, a detokenize answer for tokens not asked for, a
+   * sampled token that detokenizes to another value. No value can cause that: the network, a proxy
+   * or the service's plumbing did, so it is retried as any transport fault, at any depth of a
+   * bisection, and when the retries run out it is an outage (never a value's failure).
+   */
+  final case class Protocol(problem: String) extends FailureCause(problem, retryable = true, valueCaused = false) {
     def metricName = "protocol"
   }
 }

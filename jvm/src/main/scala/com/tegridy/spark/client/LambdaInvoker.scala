@@ -53,11 +53,14 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
       .payload(SdkBytes.fromByteArrayUnsafe(payload))
       .build()
     val response = try lambda.invoke(request) catch {
-      // Interrupted or aborted (the owning task was cancelled): not a fault to retry.
-      case _: AbortedException => throw new InterruptedException("the invocation was cancelled with its task")
-      case _: Throwable if Thread.currentThread().isInterrupted =>
-        throw new InterruptedException("the invocation was cancelled with its task")
-      case e: Throwable => throw LambdaInvoker.classify(e, function)
+      case e: Throwable =>
+        http.discard() // never reuse a connection whose call failed: a late reply must not answer the next
+        e match {
+          // Interrupted or aborted (the owning task was cancelled): not a fault to retry.
+          case _: AbortedException => throw new InterruptedException("the invocation was cancelled with its task")
+          case _ if Thread.currentThread().isInterrupted => throw new InterruptedException("the invocation was cancelled with its task")
+          case _ => throw LambdaInvoker.classify(e, function)
+        }
     } finally http.finished()
     Option(response.functionError()) match {
       case Some(kind) =>
@@ -70,6 +73,8 @@ final class LambdaInvoker(conf: TegridyConf) extends Transport {
       case None => response.payload().asByteArrayUnsafe()
     }
   }
+
+  override def lastCallSent: Boolean = http.lastCallSent
 
   /** Closes the connection of the invocation `thread` is making (its task was cancelled). */
   override def abort(thread: Thread): Unit = http.abort(thread)
@@ -132,9 +137,18 @@ object LambdaInvoker {
       new InvokeFailure(FailureCause.NoCredentials) // the SDK's long chain report stays out of our messages
     case e: SdkClientException =>
       val root = rootCause(e)
-      if (root.isInstanceOf[java.net.SocketTimeoutException]) new InvokeFailure(FailureCause.Timeout, e)
-      else new InvokeFailure(FailureCause.Connection(s"${root.getClass.getSimpleName}: ${Option(root.getMessage).getOrElse("")}"), e)
+      val reason = s"${root.getClass.getSimpleName}: ${Option(root.getMessage).getOrElse("")}"
+      if (isUnsent(root)) new InvokeFailure(FailureCause.Connection(reason, unsent = true), e)
+      else if (root.isInstanceOf[java.net.SocketTimeoutException]) new InvokeFailure(FailureCause.Timeout, e)
+      else new InvokeFailure(FailureCause.Connection(reason), e)
     case e => new InvokeFailure(FailureCause.Connection(e.getClass.getSimpleName), e)
+  }
+
+  /** Failed before a connection was made: nothing listening, no route, no such host, connect timed out. */
+  private def isUnsent(root: Throwable): Boolean = root match {
+    case _: java.net.ConnectException | _: java.net.NoRouteToHostException | _: java.net.UnknownHostException => true
+    case timeout: java.net.SocketTimeoutException => Option(timeout.getMessage).exists(_.toLowerCase.contains("connect timed out"))
+    case _ => false
   }
 
   private def rootCause(e: Throwable): Throwable = {

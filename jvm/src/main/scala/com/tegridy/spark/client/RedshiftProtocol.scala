@@ -68,9 +68,10 @@ object RedshiftProtocol {
   }
 
   /**
-   * The `count` results, in order; null where the function answered null. `success: false` and a
-   * count other than `count` are [[InvokeFailure]]s (the batch is bisected, or fails the query);
-   * a malformed answer is a [[TegridyProtocolViolation]]. `error_msg` is never read: a function
+   * The `count` results, in order; null where the function answered null. `success: false` is an
+   * [[InvokeFailure]] (the batch is bisected); a malformed answer, or a `num_records` or a
+   * `results` length other than `count`, is a [[TegridyProtocolViolation]] (retried as a transport
+   * fault: no value can cause it). `error_msg` is never read: a function
    * may quote the value it failed on, and nothing here may ever hold a value.
    */
   def parseResults(payload: Array[Byte], count: Int): Array[String] = {
@@ -100,15 +101,17 @@ object RedshiftProtocol {
       case Some(false) => throw new InvokeFailure(FailureCause.BatchRefused(hasErrorMessage))
       case Some(true) =>
         numRecords.filter(_ != count).foreach { n =>
-          throw new InvokeFailure(FailureCause.WrongCount(s"the function answered num_records $n for $count rows"))
+          throw new TegridyProtocolViolation(s"the function answered num_records $n for $count rows$OneResultPerRow")
         }
         if (results == null) throw new TegridyProtocolViolation("the response has success: true but no 'results' list")
         if (results.size != count) {
-          throw new InvokeFailure(FailureCause.WrongCount(s"the function answered ${results.size} results for $count rows"))
+          throw new TegridyProtocolViolation(s"the function answered ${results.size} results for $count rows$OneResultPerRow")
         }
         results.toArray
     }
   }
+
+  private val OneResultPerRow = "; a Redshift Lambda UDF must answer one result per row, in order (docs/protocols.md)"
 
   private def readResults(parser: JsonParser, token: JsonToken): ArrayBuffer[String] = {
     expect(token == JsonToken.START_ARRAY, "'results' is not a list")

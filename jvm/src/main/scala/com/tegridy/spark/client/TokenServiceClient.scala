@@ -1,5 +1,6 @@
 package com.tegridy.spark.client
 
+import java.util.concurrent.ThreadLocalRandom
 import java.util.concurrent.atomic.AtomicLong
 
 import scala.collection.mutable.ArrayBuffer
@@ -18,11 +19,15 @@ import com.tegridy.spark.metrics.TegridyStats.Counter
  * token or a failure. Never a silent NULL, never a lost value.
  *
  * After each failed invocation the [[RetryPolicy]] decides, by cause ([[FailureCause]]):
- *  - retry (throttling, 5xx, timeouts, connection errors, Unhandled function errors), within
- *    `retry.maxAttempts` for the batch and all its split halves, and `retry.totalTimeoutMs`;
- *  - split a batch whose failure one value can cause (a function error, HTTP 413, a malformed
- *    response) until the bad value stands alone, so that the good values are answered;
+ *  - retry a transport fault (throttling, 5xx, timeouts, connection errors, a reply that breaks
+ *    the protocol) until `retry.totalTimeoutMs` for the batch and all its split halves
+ *    (`retry.maxAttempts` a ceiling), and an Unhandled function error a few times;
+ *  - split a batch whose failure one value can cause (a function error, HTTP 413, Redshift's
+ *    `success: false`) until the bad value stands alone, so that the good values are answered;
  *  - or fail.
+ * Every reply is checked against its request before any of it is used: the count, tokenize's
+ * echo, detokenize's keys (a subset of the tokens asked for, and not none of them when the vault
+ * vouched for one: [[KnownTokens]]), and under `redshift.verify=sample` a detokenized sample.
  * Items the service fails alone are retried alone: `"retryable": true` on the batch's budget,
  * an item with no flag up to `retry.itemAttempts` times, `"retryable": false` never.
  *
@@ -36,10 +41,11 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
 
   private val log = LoggerFactory.getLogger(classOf[TokenServiceClient])
   private val caller = conf.caller.getOrElse(UnknownCaller)
+  private val known = new KnownTokens()
   private val shapes: IndexedSeq[Shape] = conf.protocol match {
-    case WireFormat.Tegridy => IndexedSeq(new Tokenize(conf.requestScope), new Detokenize(conf.claimedRole, conf.requestScope))
+    case WireFormat.Tegridy => IndexedSeq(new Tokenize(conf.requestScope, known), new Detokenize(conf.claimedRole, conf.requestScope, known))
     // Redshift's JSON has no place for a claimed role: safe_detokenize's label is not sent.
-    case WireFormat.Redshift => Operation.all.map(new Redshift(_, caller)).toIndexedSeq
+    case WireFormat.Redshift => Operation.all.map(new Redshift(_, caller, known)).toIndexedSeq
   }
   val concurrency = new AdaptiveConcurrency(conf.maxInFlight)
   /** When an invocation last came back well formed: the service is up and answering. */
@@ -90,7 +96,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
             while (k < pending.length) {
               val i = pending(k)
               outcomes(k) match {
-                case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true
+                case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true; shape.vouch(values(i), answer)
                 case Left(ItemFailure(Some(false), reason)) =>
                   out(i) = Answer.Failed(ValueFailure(reason.getOrElse(shape.rejected(values(i))), 1))
                 case Left(ItemFailure(flag, _)) =>
@@ -116,7 +122,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
             policy.decide(cause, attempt, timeLeftMs, pending.size) match {
               case Decision.Retry(delay) =>
                 log.warn(s"${shape.name}: batch of ${pending.size} value(s) failed: ${cause.description}; retrying " +
-                  s"(attempt ${attempt + 1} of ${conf.retryMaxAttempts}) in $delay ms")
+                  s"(attempt ${attempt + 1}, ${timeLeftMs / 1000} s of spark.tegridy.retry.totalTimeoutMs left) in $delay ms")
                 stats.increment(Counter.Retries)
                 stats.increment(retryCounter(cause))
                 Thread.sleep(delay)
@@ -181,17 +187,12 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   /** One invocation through the concurrency limit: the per-item outcomes, or why it failed. */
   private def attemptOnce(shape: Shape, items: IndexedSeq[String], stats: TegridyStats, context: CallContext)
       : Either[InvokeFailure, Array[Either[ItemFailure, String]]] = {
-    val request = shape.request(items, context)
     val epoch = concurrency.acquire()
     var throttled = false
-    stats.increment(Counter.Invocations)
-    stats.add(Counter.ValuesSent, items.size)
-    stats.add(Counter.BytesSent, request.length)
     val started = System.nanoTime()
     try {
-      val payload = transport.invoke(shape.operation, request)
-      stats.add(Counter.BytesReceived, payload.length)
-      val outcomes = shape.parse(payload, items)
+      val outcomes = shape.parse(send(shape, items, stats, context), items)
+      if (conf.verifiesSample) verifySample(shape, items, outcomes, stats, context)
       lastAnsweredNanos.set(System.nanoTime())
       Right(outcomes)
     } catch {
@@ -206,10 +207,69 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
     }
   }
 
+  /** One request through the transport, counted as sent (`invocations`) or as never sent (`attempts_unsent`). */
+  private def send(shape: Shape, items: IndexedSeq[String], stats: TegridyStats, context: CallContext): Array[Byte] = {
+    val request = shape.request(items, context)
+    var sent = true
+    try {
+      val payload = transport.invoke(shape.operation, request)
+      stats.add(Counter.BytesReceived, payload.length)
+      payload
+    } catch {
+      // Refused before connecting, or cancelled with its task before a byte went out.
+      case failure: InvokeFailure if failure.cause.unsent || !transport.lastCallSent => sent = false; throw failure
+      case cancelled: InterruptedException if !transport.lastCallSent => sent = false; throw cancelled
+    } finally {
+      if (sent) {
+        stats.increment(Counter.Invocations)
+        stats.add(Counter.ValuesSent, items.size)
+        stats.add(Counter.BytesSent, request.length)
+      } else stats.increment(Counter.AttemptsUnsent)
+    }
+  }
+
+  /**
+   * `redshift.verify=sample`: a Redshift reply carries nothing that ties it to its request, so a
+   * few of its answers, picked at random, are sent through the other function (a token to
+   * detokenize, a value to tokenize: the service is convergent) and must give back what was
+   * sent at their place. A reply to another request (replayed by a proxy, or read late) fails
+   * that check on its first sampled answer; a verification reply cannot vouch for a wrong answer,
+   * since it would have to hold this batch's own keys.
+   */
+  private def verifySample(shape: Shape, items: IndexedSeq[String], outcomes: Array[Either[ItemFailure, String]],
+      stats: TegridyStats, context: CallContext): Unit = {
+    val answered = outcomes.indices.filter(i => outcomes(i).isRight)
+    if (answered.isEmpty) return
+    val random = ThreadLocalRandom.current()
+    val picked = if (answered.size <= VerifySample) answered
+      else Seq.fill(VerifySample)(answered(random.nextInt(answered.size))).distinct.toIndexedSeq
+    val inverse = shapes(1 - shape.operation.index)
+    val keys = picked.map { i =>
+      FormattedValue.encode(FormattedValue.decode(items(i))._1.getOrElse(FormattedValue.Default), outcomes(i).toOption.get)
+    }
+    val back = inverse.parse(send(inverse, keys, stats, context.copy(function = VerifyFunction(inverse.operation))), keys)
+    var k = 0
+    while (k < picked.length) {
+      if (back(k) != Right(FormattedValue.decode(items(picked(k)))._2)) {
+        throw new TegridyProtocolViolation(s"a sampled answer of the reply does not map back to what was sent at its " +
+          s"place (${picked.length} sampled of ${items.size}): the reply answers another request (spark.tegridy.redshift.verify)")
+      }
+      k += 1
+    }
+  }
+
   override def close(): Unit = transport.close()
 }
 
 object TokenServiceClient {
+  /** Answers of a Redshift reply sent back through the other function to check it (`redshift.verify=sample`). */
+  private val VerifySample = 4
+  /** The `external_function` of a verification request, by the operation it asks for. */
+  private val VerifyFunction: Operation => String = {
+    case Operation.Tokenize => "tegridy_tokenize_hp"
+    case Operation.Detokenize => "tegridy_detokenize_hp"
+  }
+
   /** How long one well-formed answer vouches that the service is up. */
   private val RecentNanos = 60L * 1000 * 1000 * 1000
 
@@ -223,11 +283,12 @@ object TokenServiceClient {
     case _: FailureCause.ServerError => Counter.RetriesServerError
     case FailureCause.Timeout => Counter.RetriesTimeout
     case _: FailureCause.Connection => Counter.RetriesConnection
+    case _: FailureCause.Protocol => Counter.RetriesProtocol
     case _ => Counter.RetriesFunctionError
   }
 
   /** What differs between the two operations: request, response, and an item's refusal. */
-  private sealed abstract class Shape(val operation: Operation, refusal: String) {
+  private sealed abstract class Shape(val operation: Operation, refusal: String, known: KnownTokens) {
     def name: String = operation.name
     /** Why the service refused this key, naming its format (and the format's rules) if it has one. */
     def rejected(key: String): String = FormattedValue.decode(key)._1 match {
@@ -237,41 +298,70 @@ object TokenServiceClient {
     }
     def request(items: IndexedSeq[String], context: CallContext): Array[Byte]
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]]
+
+    /** The vault answered `key` with `answer`: remember the token (tokenize's answer, detokenize's key). */
+    def vouch(key: String, answer: String): Unit =
+      known.add(if (operation == Operation.Tokenize) answer else FormattedValue.decode(key)._2)
+
+    /**
+     * Detokenize: an answer that finds none of the tokens asked for, when the vault has vouched for
+     * one of them through this client, answers another request (or is stale): a protocol break.
+     */
+    protected def checkFoundAny(outcomes: Array[Either[ItemFailure, String]], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+      if (outcomes.forall(_.isLeft) && items.exists(key => known.contains(FormattedValue.decode(key)._2))) {
+        throw new TegridyProtocolViolation(s"the reply finds none of the ${items.size} token(s) asked for, though the " +
+          "vault issued or found some of them before: a stale reply, or one to another request")
+      }
+      outcomes
+    }
   }
 
-  private final class Tokenize(scope: Option[String]) extends Shape(Operation.Tokenize, "the service rejected the value") {
+  private final class Tokenize(scope: Option[String], known: KnownTokens)
+      extends Shape(Operation.Tokenize, "the service rejected the value", known) {
     def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items, scope)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
   /** An erased token (tegridy-tokens erase) is the value's own failure, told apart from one not found. */
-  private final class Detokenize(role: Option[String], scope: Option[String])
-      extends Shape(Operation.Detokenize, "the token was not found in the vault") {
+  private final class Detokenize(role: Option[String], scope: Option[String], known: KnownTokens)
+      extends Shape(Operation.Detokenize, "the token was not found in the vault", known) {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
     private val erased = Left(ItemFailure(retryable = Some(false), reason = Some("the token was erased (tegridy-tokens " +
       "erase): its value is gone for good")))
     def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role, scope)
-    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
-      if (WireProtocol.hasFormats(items)) {
+    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+      val (outcomes, anyErased) = if (WireProtocol.hasFormats(items)) {
         val (values, gone) = WireProtocol.parseDetokenizeValuesErased(payload, items.size)
-        values.zipWithIndex.map { case (v, i) => if (v != null) Right(v) else if (gone(i)) erased else notFound }
+        (values.zipWithIndex.map { case (v, i) => if (v != null) Right(v) else if (gone(i)) erased else notFound }, gone.nonEmpty)
       } else {
         val (found, gone) = WireProtocol.parseDetokenizeResponseErased(payload)
-        items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(if (gone(token)) erased else notFound)).toArray
+        val outcomes = items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(if (gone(token)) erased else notFound)).toArray
+        // The keys of a batch are distinct: any key found beyond those answered was never asked for.
+        val answered = outcomes.count(_.isRight)
+        if (answered != found.size()) {
+          throw new TegridyProtocolViolation(s"the reply answers ${found.size() - answered} token(s) that were not asked " +
+            "for: a reply to another request")
+        }
+        (outcomes, gone.exists(items.contains))
       }
+      // A reply that names erased tokens asked for speaks of this request, even if it finds none of them.
+      if (anyErased) outcomes else checkFoundAny(outcomes, items)
+    }
   }
 
   /** A batch with no caller captured (settings parsed off a session: client tests). */
   private val UnknownCaller = RedshiftCaller("unknown", "unknown", "default")
 
   /** protocol=redshift, either operation: a null result is a value the function gave no answer for. */
-  private final class Redshift(operation: Operation, caller: RedshiftCaller) extends Shape(operation,
+  private final class Redshift(operation: Operation, caller: RedshiftCaller, known: KnownTokens) extends Shape(operation,
     if (operation == Operation.Tokenize) "the function answered NULL for the value"
-    else "the function answered NULL for the token (not found)") {
+    else "the function answered NULL for the token (not found)", known) {
     private val noAnswer = Left(ItemFailure(retryable = Some(false)))
     def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = RedshiftProtocol.request(items, caller, context)
-    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
-      RedshiftProtocol.parseResults(payload, items.size).map(r => if (r == null) noAnswer else Right(r))
+    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+      val outcomes = RedshiftProtocol.parseResults(payload, items.size).map(r => if (r == null) noAnswer else Right(r))
+      if (operation == Operation.Detokenize) checkFoundAny(outcomes, items) else outcomes
+    }
   }
 }

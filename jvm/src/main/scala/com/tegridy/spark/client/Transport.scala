@@ -8,5 +8,7 @@ package com.tegridy.spark.client
 trait Transport extends AutoCloseable {
   def invoke(operation: Operation, payload: Array[Byte]): Array[Byte]
   def abort(thread: Thread): Unit
+  /** Whether the calling thread's last call went out (false: refused before a byte was sent). */
+  def lastCallSent: Boolean = true
   override def close(): Unit
 }

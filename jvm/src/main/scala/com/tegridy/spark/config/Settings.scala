@@ -45,8 +45,8 @@ object Settings {
     1000000000L, "tokens cached per executor and configuration (0 = off)")
   val TimeoutMs: Setting[Int] = int("spark.tegridy.timeoutMs", "timeout_ms", 30000, 100, 900000,
     "one invocation's timeout in milliseconds")
-  val RetryMaxAttempts: Setting[Int] = int("spark.tegridy.retry.maxAttempts", "retry_max_attempts", 8, 1, 100,
-    "attempts per batch, split halves included, on retryable faults")
+  val RetryMaxAttempts: Setting[Int] = int("spark.tegridy.retry.maxAttempts", "retry_max_attempts", 100, 1, 1000,
+    "ceiling on the attempts per batch, split halves included; transport faults are retried until retry.totalTimeoutMs")
   val RetryTotalTimeoutMs: Setting[Long] = long("spark.tegridy.retry.totalTimeoutMs", "retry_total_timeout_ms",
     300000L, 0L, 86400000L, "time budget in milliseconds for all attempts of one batch")
   val RetryItemAttempts: Setting[Int] = int("spark.tegridy.retry.itemAttempts", "retry_item_attempts", 3, 1, 100,
@@ -56,6 +56,11 @@ object Settings {
 
   val ProtocolSetting: Setting[WireFormat] = choice("spark.tegridy.protocol", "protocol", WireFormat.Tegridy, WireFormat.all,
     "the JSON the functions speak: tegridy's own, or Amazon Redshift's Lambda-UDF JSON (docs/protocols.md)")
+
+  val RedshiftVerifySetting: Setting[RedshiftVerify] = choice("spark.tegridy.redshift.verify", "redshift_verify",
+    RedshiftVerify.Off, RedshiftVerify.all, "protocol=redshift: sample, send a few answers of each reply back through " +
+      "the other function and retry the batch on any mismatch, since a Redshift reply cannot be matched to its request " +
+      "(docs/protocols.md)")
 
   val PiiTypes: Setting[Seq[String]] = Setting[Seq[String]]("spark.tegridy.pii.types", "pii_types",
     Some(Seq("email", "ssn", "phone", "credit_card")), "email,ssn,phone,credit_card", "a comma-separated list",
@@ -80,7 +85,7 @@ object Settings {
       "its own (docs/security.md)")(scopeName)
 
   val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, PiiTypes,
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, RedshiftVerifySetting, PiiTypes,
     Scope)
 
   val knownKeys: Set[String] = all.map(_.key).toSet

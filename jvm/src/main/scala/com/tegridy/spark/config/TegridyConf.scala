@@ -36,7 +36,11 @@ final case class TegridyConf(
     claimedRole: Option[String] = None,
     protocol: WireFormat = WireFormat.Tegridy,
     caller: Option[RedshiftCaller] = None,
+    redshiftVerify: RedshiftVerify = RedshiftVerify.Off,
     scope: String = Settings.DefaultScope) {
+
+  /** protocol=redshift with verify=sample: each tokenize reply is checked by detokenizing a sample of it. */
+  def verifiesSample: Boolean = protocol == WireFormat.Redshift && redshiftVerify == RedshiftVerify.Sample
 
   /** The scope the requests name: None for the default scope, whose requests keep the seeds' bytes. */
   def requestScope: Option[String] = if (scope == Settings.DefaultScope) None else Some(scope)
@@ -101,6 +105,14 @@ object WireFormat {
   val all: Seq[WireFormat] = Seq(Tegridy, Redshift)
 }
 
+/** `spark.tegridy.redshift.verify`: whether a Redshift tokenize reply is checked by detokenizing a sample. */
+sealed abstract class RedshiftVerify(name: String) extends NamedChoice(name)
+object RedshiftVerify {
+  case object Off extends RedshiftVerify("off")
+  case object Sample extends RedshiftVerify("sample")
+  val all: Seq[RedshiftVerify] = Seq(Off, Sample)
+}
+
 sealed abstract class OnError(name: String) extends NamedChoice(name)
 object OnError {
   case object Fail extends OnError("fail")
@@ -147,6 +159,12 @@ object TegridyConf {
         s"${setting.python}=...))"))
 
     val protocol = value(Settings.ProtocolSetting)
+    val verify = value(Settings.RedshiftVerifySetting)
+    if (verify == RedshiftVerify.Sample && protocol == WireFormat.Redshift && optional(Settings.DetokenizeFunctionName).isEmpty) {
+      throw new TegridyConfigException(Settings.RedshiftVerifySetting.key, "is sample, which checks each batch's tokens " +
+        s"through the detokenize function, but ${Settings.DetokenizeFunctionName.key} is not set: set it (and let " +
+        "this job invoke it), or set redshift.verify to off")
+    }
     TegridyConf(
       functionName = value(Settings.FunctionName),
       detokenizeFunctionName = optional(Settings.DetokenizeFunctionName),
@@ -165,6 +183,7 @@ object TegridyConf {
       onError = value(Settings.OnErrorSetting),
       piiTypes = value(Settings.PiiTypes),
       protocol = protocol,
+      redshiftVerify = verify,
       scope = value(Settings.Scope)).checkScope()
   }
 }

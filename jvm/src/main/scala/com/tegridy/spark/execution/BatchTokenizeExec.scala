@@ -8,6 +8,7 @@ import org.apache.spark.sql.catalyst.expressions.codegen.{CodegenContext, CodeGe
 import org.apache.spark.sql.catalyst.plans.physical.Partitioning
 import org.apache.spark.sql.execution.{CodegenSupport, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
+import org.apache.spark.tegridy.DriverChannel
 
 import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 import com.tegridy.spark.metrics.TegridyStats.Counter
@@ -231,7 +232,10 @@ final class TokenizeTaskOpener(functions: Seq[Option[TokenCall]], rowLimit: Opti
       stats.add(Counter.TaskNanos, System.nanoTime() - started)
       Counter.all.foreach(counter => sqlMetrics(counter.key).add(stats.get(counter)))
       // A failed attempt's rows are counted again by its retry; its calls and retries happened once.
-      sessionMetrics.add(if (context.isFailed()) stats.withoutWork else stats)
+      val figures = if (context.isFailed() || context.isInterrupted()) stats.withoutWork else stats
+      // Spark drops the accumulator updates of an attempt killed after its stage ended: a killed
+      // attempt's figures go to the driver another way (once: not through the accumulator too).
+      if (!(context.isInterrupted() && DriverChannel.send(figures))) sessionMetrics.add(figures)
     }
     task
   }

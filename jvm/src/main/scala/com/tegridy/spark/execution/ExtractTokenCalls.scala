@@ -24,9 +24,10 @@ import com.tegridy.spark.expressions.TegridyStringFunction
  *     carries its guard (GuardedCalls), so no value of an untaken branch is ever sent;
  *     calls over other calls are peeled off one layer per BatchTokenize.
  *
- * Before that, `transform(arr, x -> tegridy_tokenize_hp(f(x)))` becomes the array form
- * `tegridy_tokenize_hp(transform(arr, x -> f(x)))`, which batches; after it, a LIMIT above a
- * BatchTokenize (through Projects and Filters) caps its read-ahead.
+ * Before that, a call inside transform, filter, exists, forall, aggregate, transform_values or
+ * transform_keys that reads only the lambda's element becomes the array form (BatchLambdas).
+ * After it, the calls under a LIMIT that never reads them move above it (DeferPastLimits), and a
+ * LIMIT still above a BatchTokenize (through Projects and Filters) caps its read-ahead.
  *
  * A call that cannot move (its argument reads several children, a lambda variable, an
  * aggregate or window result) stays where it is and is evaluated by `eval`, which is correct,
@@ -34,14 +35,14 @@ import com.tegridy.spark.expressions.TegridyStringFunction
  * A correlated subquery is left alone, as ExtractPythonUDFs does; once Spark has rewritten it
  * into a join, BatchTokenizeStrategy extracts its calls.
  */
-object ExtractTokenCalls extends Rule[LogicalPlan] {
+object ExtractTokenCalls extends Rule[LogicalPlan] with PredicateHelper {
   private val warnings = LoggerFactory.getLogger(getClass)
 
   override def apply(plan: LogicalPlan): LogicalPlan = plan match {
     case s: Subquery if s.correlated => plan
     case _ if !plan.exists(_.expressions.exists(hasCall)) => plan
     case _ =>
-      val done = markLimits(extractAll(plan.transformAllExpressions(batchLambdas)))
+      val done = markLimits(DeferPastLimits(extractAll(plan.transformAllExpressions(BatchLambdas.rewrite))))
       warnUnbatched(done)
       done
   }
@@ -55,24 +56,18 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
       }
       groupingDone.transformUp {
         case batch: BatchTokenize => batch
-        case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) => extract(operator)
+        case operator if operator.children.nonEmpty && operator.expressions.exists(hasCall) && !writesRows(operator) =>
+          extract(operator)
       }
   }
 
-  // ---- before: a lambda that only tokenizes its element becomes the array form ----
-
-  private val batchLambdas: PartialFunction[Expression, Expression] = {
-    case ArrayTransform(array, LambdaFunction(call: TegridyStringFunction, Seq(element: NamedLambdaVariable), _))
-        if !call.overArray && !hasCall(call.child) && readsOnly(call.child, element) =>
-      val elements = call.child match {
-        case variable: NamedLambdaVariable if variable.exprId == element.exprId => array
-        case body => ArrayTransform(array, LambdaFunction(body, Seq(element)))
-      }
-      call.withNewChildren(Seq(elements))
-  }
-
-  private def readsOnly(body: Expression, element: NamedLambdaVariable): Boolean =
-    body.collect { case v: NamedLambdaVariable => v.exprId }.forall(_ == element.exprId)
+  /**
+   * A row-level write (DELETE, UPDATE, MERGE on a v2 table: ReplaceData, WriteDelta, Iceberg's own
+   * nodes) keeps its condition to plan again over a fresh scan (the files to rewrite are found by a
+   * subquery of its own), so the condition must keep its calls: its query, which filters the rows,
+   * holds the same condition and is batched as any query.
+   */
+  private def writesRows(operator: LogicalPlan): Boolean = operator.isInstanceOf[V2WriteCommand]
 
   // ---- after: a LIMIT above caps the read-ahead ----
 
@@ -97,6 +92,7 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
   private def warnUnbatched(plan: LogicalPlan): Unit = {
     val left = plan.flatMap {
       case _: BatchTokenize => Nil
+      case operator if writesRows(operator) => Nil
       case operator => operator.expressions.flatMap(unbatchedCalls(_, operator))
     }.distinct
     if (left.nonEmpty && warned.put(System.identityHashCode(plan), java.lang.Boolean.TRUE) == null) {
@@ -113,7 +109,7 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
 
   private def whyUnbatched(call: TegridyStringFunction, operator: LogicalPlan): String =
     if (readsOuterLambda(call.child))
-      "its argument uses a lambda variable (e.g. inside filter or aggregate over an array); use the array form " +
+      "its argument reads a lambda variable other than the element (e.g. aggregate's accumulator); use the array form " +
         "tegridy_tokenize_hp(array) where you can"
     else if (call.child.exists(e => e.isInstanceOf[AggregateExpression] || e.isInstanceOf[WindowExpression]))
       "its argument reads an aggregate or window result"
@@ -200,7 +196,13 @@ object ExtractTokenCalls extends Rule[LogicalPlan] {
           (call, AttributeReference(s"tegridy${pulled(i).size}", call.dataType, call.nullable)()))
         entry._2
       }
-    val rewritten = operator.mapExpressions(GuardedCalls.rewrite(_, pull))
+    val rewritten = operator match {
+      // Each conjunct of a join condition is evaluated for the pairs the join considers, so a call
+      // in one reads its side's rows unguarded by the other conjuncts (which read both sides).
+      case join @ Join(_, _, _, Some(condition), _) =>
+        join.copy(condition = Some(splitConjunctivePredicates(condition).map(GuardedCalls.rewrite(_, pull)).reduce(And)))
+      case _ => operator.mapExpressions(GuardedCalls.rewrite(_, pull))
+    }
     if (pulled.forall(_.isEmpty)) return operator // nothing could move: eval() does the work
 
     val newChildren = operator.children.zip(pulled).map { case (child, calls) =>

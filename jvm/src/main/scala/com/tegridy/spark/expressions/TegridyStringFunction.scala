@@ -6,7 +6,7 @@ import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
 import org.apache.spark.sql.catalyst.expressions.UnaryExpression
 import org.apache.spark.sql.catalyst.expressions.codegen.CodegenFallback
 import org.apache.spark.sql.catalyst.util.ArrayData
-import org.apache.spark.sql.types.{ArrayType, DataType, StringType, StructField, StructType}
+import org.apache.spark.sql.types.{ArrayType, DataType, MapType, StringType, StructField, StructType}
 import org.apache.spark.unsafe.types.UTF8String
 
 import com.tegridy.spark.client.Operation
@@ -50,6 +50,10 @@ abstract class TegridyStringFunction extends UnaryExpression with CodegenFallbac
   override def checkInputDataTypes(): TypeCheckResult = child.dataType match {
     case _: StringType => TypeCheckResult.TypeCheckSuccess
     case ArrayType(_: StringType, _) if !perRowErrors => TypeCheckResult.TypeCheckSuccess
+    case _: MapType =>
+      TypeCheckResult.TypeCheckFailure(
+        s"$prettyName takes a STRING or ARRAY<STRING> argument, but got a MAP (${child.dataType.sql}); call it over the " +
+          s"map's values or keys, e.g. $prettyName(map_values(${child.sql})) or $prettyName(map_keys(${child.sql}))")
     case other =>
       TypeCheckResult.TypeCheckFailure(
         s"$prettyName takes a STRING or ARRAY<STRING> argument, but got ${other.sql}; cast it first, e.g. " +

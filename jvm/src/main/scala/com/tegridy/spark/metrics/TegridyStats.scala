@@ -72,8 +72,8 @@ final class TegridyStats extends Serializable {
 object TegridyStats {
   /**
    * One counter: its index, its key for Python and its label in the Spark UI. `work` counters
-   * describe the rows a task went through; a failed task's are dropped (Spark runs the task
-   * again and counts them then), while its calls, retries and errors are kept.
+   * describe the rows a task went through and what they became; a failed task's are dropped (Spark
+   * runs the task again and counts them then), while its calls and retries are kept.
    */
   sealed abstract class Counter(val index: Int, val key: String, val label: String, val work: Boolean = false) extends Serializable
 
@@ -82,13 +82,19 @@ object TegridyStats {
     case object DistinctValues extends Counter(1, "distinct_values", "distinct values looked up", work = true)
     case object CacheHits extends Counter(2, "cache_hits", "cache hits", work = true)
     case object SharedInFlight extends Counter(3, "shared_in_flight", "values shared with another task's request", work = true)
+    /** Requests that went out (a byte at least reached the network), whatever came back. */
     case object Invocations extends Counter(4, "invocations", "Lambda invocations")
     case object ValuesSent extends Counter(5, "values_sent", "values sent")
     case object BytesSent extends Counter(6, "bytes_sent", "bytes sent")
     case object BytesReceived extends Counter(7, "bytes_received", "bytes received")
     case object Retries extends Counter(8, "retries", "retries")
     case object Throttles extends Counter(9, "throttles", "throttled invocations")
-    case object Errors extends Counter(10, "errors", "values failed")
+    /**
+     * Values that ended as failures in the output: NULLs under onError=null, counted by the task
+     * attempt that output them (a failed or killed attempt's are dropped, as its rows are), and the
+     * failing values of a failed query, counted once on the driver (TegridyAccumulator).
+     */
+    case object Errors extends Counter(10, "errors", "values failed", work = true)
     case object NullsOrBlanks extends Counter(11, "nulls_or_blanks", "NULL or blank values (not sent)", work = true)
     case object InvocationNanos extends Counter(12, "invocation_time_ns", "time in invocations (ns)")
     case object Bisections extends Counter(13, "bisections", "batches split to isolate a failing value")
@@ -102,10 +108,12 @@ object TegridyStats {
     case object TaskNanos extends Counter(21, "task_time_ns", "time of the tasks in BatchTokenize (ns)", work = true)
     case object Redacted extends Counter(22, "redacted", "rows safe_detokenize redacted (access denied)", work = true)
     case object RowsWaited extends Counter(23, "rows_waited", "rows copied to wait for their answers (or behind a row that waits)", work = true)
+    case object AttemptsUnsent extends Counter(24, "attempts_unsent", "attempts refused before a byte went out")
+    case object RetriesProtocol extends Counter(25, "retries_protocol", "retries after a reply that broke the protocol")
 
     val all: Seq[Counter] = Seq(Rows, DistinctValues, CacheHits, SharedInFlight, Invocations, ValuesSent,
       BytesSent, BytesReceived, Retries, Throttles, Errors, NullsOrBlanks, InvocationNanos, Bisections,
       RowsUnbatched, RetriesThrottled, RetriesServerError, RetriesTimeout, RetriesConnection, RetriesFunctionError,
-      RetriesItem, TaskNanos, Redacted, RowsWaited)
+      RetriesItem, TaskNanos, Redacted, RowsWaited, AttemptsUnsent, RetriesProtocol)
   }
 }

@@ -110,15 +110,15 @@ final class TegridyRuntime private (val conf: TegridyConf, newClient: TegridyCon
   }
 
   /**
-   * What a failed value gives its rows: NULL for a value failure under onError=null (counted);
+   * What a failed value gives its rows: NULL for a value failure under onError=null (counted in `errors`);
    * otherwise the query fails, naming the count and the cause, never the value. A service
    * failure fails the query whatever `onError` says.
    */
   def onFailure(failure: Failure, operation: Operation, function: String, stats: TegridyStats): UTF8String = {
-    stats.increment(Counter.Errors)
     val target = conf.describeTarget(operation)
     failure match {
-      case _: ValueFailure if conf.onError == OnError.Null => null
+      // A failure that fails the query is counted once, on the driver, from the query's error.
+      case _: ValueFailure if conf.onError == OnError.Null => stats.increment(Counter.Errors); null
       case value: ValueFailure => throw TegridyTokenizationException.valueFailed(function, target, value)
       case denied: ServiceFailure if denied.accessDenied => throw TegridyTokenizationException.accessDenied(function, target, denied)
       case service: ServiceFailure => throw TegridyTokenizationException.serviceFailed(function, target, service)

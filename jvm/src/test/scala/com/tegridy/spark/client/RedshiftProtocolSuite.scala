@@ -20,7 +20,7 @@ import com.tegridy.spark.testing.FakeLambda.Reply
 /**
  * spark.tegridy.protocol=redshift against a fake that answers Redshift-style: every request field,
  * both operations, formats, Redshift's batch limits, success:false bisected to its one poison
- * value, a wrong count as a service failure, and no canary (nor error_msg) in any log line.
+ * value, a wrong count retried as a transport fault, and no canary (nor error_msg) in any log line.
  */
 class RedshiftProtocolSuite extends AnyFunSuite with LocalSparkSession with LogCapture with Eventually {
   override protected def extraConf: Map[String, String] = Map("spark.tegridy.protocol" -> "redshift")
@@ -123,14 +123,15 @@ class RedshiftProtocolSuite extends AnyFunSuite with LocalSparkSession with LogC
     }
   }
 
-  test("a wrong num_records or results length is a service failure, whatever onError says") {
-    fresh("spark.tegridy.onError" -> "null") {
+  test("a wrong num_records or results length is retried as a transport fault, then an outage whatever onError says") {
+    fresh("spark.tegridy.onError" -> "null", "spark.tegridy.retry.maxAttempts" -> "3") {
       lambda.respondRedshift = (_, values) =>
         Reply(200, Map.empty, s"""{"success":true,"num_records":${values.size},"results":["only-one"]}""")
       val error = intercept[Exception](spark.sql("SELECT tegridy_tokenize(concat('n', id)) FROM range(0, 5, 1, 1)").collect())
       val messages = chain(error).map(e => String.valueOf(e.getMessage)).mkString("\n")
       assert(messages.contains("answered 1 results for 5 rows") && messages.contains("one result per row"))
-      assert(lambda.invocations.get() == 1, "not bisected, not retried: no value can cause it")
+      assert(messages.contains("whatever spark.tegridy.onError says"))
+      assert(lambda.invocations.get() == 3, "retried, never bisected: no value can cause it")
     }
   }
 
@@ -157,8 +158,8 @@ class RedshiftProtocolSuite extends AnyFunSuite with LocalSparkSession with LogC
     val refused = intercept[InvokeFailure](RedshiftProtocol.parseResults(
       s"""{"success":false,"error_msg":"bad value $Poison"}""".getBytes(UTF_8), 2))
     assert(refused.cause == FailureCause.BatchRefused(withMessage = true) && !refused.getMessage.contains(Poison))
-    assert(intercept[InvokeFailure](RedshiftProtocol.parseResults("""{"success":true,"num_records":3,"results":["x","y"]}"""
-      .getBytes(UTF_8), 2)).cause.isInstanceOf[FailureCause.WrongCount])
+    assert(intercept[TegridyProtocolViolation](RedshiftProtocol.parseResults("""{"success":true,"num_records":3,"results":["x","y"]}"""
+      .getBytes(UTF_8), 2)).getMessage.contains("num_records 3 for 2 rows"))
     Seq("""{"results":["x","y"]}""", """{"success":true,"results":[{"t":"x"},"y"]}""", """[1]""", s"""{"success":"$Poison"""")
       .foreach { body =>
         val violation = intercept[TegridyProtocolViolation](RedshiftProtocol.parseResults(body.getBytes(UTF_8), 2))

@@ -12,7 +12,7 @@ class TegridyConfSuite extends AnyFunSuite {
     assert(conf.functionName == "tegridy-tokens")
     assert(conf.batchMaxRows == 500 && conf.batchMaxBytes == 5 * 1024 * 1024)
     assert(conf.maxInFlight == 16 && conf.cacheMaxEntries == 100000L && conf.timeoutMs == 30000)
-    assert(conf.retryMaxAttempts == 8 && conf.retryTotalTimeoutMs == 300000L)
+    assert(conf.retryMaxAttempts == 100 && conf.retryTotalTimeoutMs == 300000L) // the time budget, not the count, ends retries
     assert(conf.onError == OnError.Fail && conf.endpoint.isEmpty && conf.region.isEmpty)
   }
 

@@ -103,6 +103,37 @@ class FaultGapsSuite extends AnyFunSuite with LocalSparkSession {
     }
   }
 
+  private def errors(s: TegridyStats): Double = s.asMap.getOrElse("errors", -1.0)
+  private def refusing(poison: String): Seq[String] => Reply = values => Reply(200, Map.empty, values.map { v =>
+    if (v == poison) """{"success":false,"retryable":false,"error":"refused"}"""
+    else s"""{"success":true,"token":"${lambda.tokenFor(v)}","data":"$v"}"""
+  }.mkString("""{"responses":[""", ",", "]}"))
+
+  test("errors counts a value that ended as NULL once, though its task ran twice") {
+    fresh("spark.tegridy.onError" -> "null") {
+      lambda.respond = refusing("twice-7")
+      val before = stats()
+      val rows = spark.sql(s"SELECT fail_after_first_rows(id) AS id, tegridy_tokenize_hp(concat('twice-', id)) AS t " +
+        s"FROM range(0, $Rows, 1, 2)").collect()
+      assert(rows.count(_.isNullAt(1)) == 1)
+      assert(errors(stats()) - errors(before) == 1)
+    }
+  }
+
+  test("errors counts the failing values of a failed query once, whatever its task attempts") {
+    fresh() {
+      lambda.respond = refusing("failed-7")
+      val before = stats()
+      val error = intercept[Exception](spark.sql(query("failed")).collect())
+      assert(chain(error).exists(e => String.valueOf(e.getMessage).contains("failed for 1 value(s)")))
+      // The driver counts it from the job's end, which its listener hears a moment after the error.
+      val deadline = System.nanoTime() + 30L * 1000 * 1000 * 1000
+      while (errors(stats()) - errors(before) < 1 && System.nanoTime() < deadline) Thread.sleep(50)
+      Thread.sleep(500) // a second count, if any, would come with the first
+      assert(errors(stats()) - errors(before) == 1)
+    }
+  }
+
   test("onError=null never hides an outage: the service down fails the query, naming the endpoint") {
     val down = new FakeLambda()
     val endpoint = down.endpoint

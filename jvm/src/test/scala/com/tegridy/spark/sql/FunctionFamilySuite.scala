@@ -112,4 +112,37 @@ class FunctionFamilySuite extends AnyFunSuite with LocalSparkSession {
     rows.foreach(r => assert(r.getString(1) == (if (r.getLong(0) % 3 == 2) s"x${r.getLong(0)}" else s"T(x${r.getLong(0)})")))
     assert(lambda.sentValues.toSet == Set("x0", "x1", "x3", "x4"))
   }
+
+  private def chain(error: Throwable): String =
+    Iterator.iterate[Throwable](error)(_.getCause).takeWhile(_ != null).map(_.getMessage).mkString(" | ")
+
+  test("every function names itself in its column label and its errors") {
+    spark.range(0, 2, 1, 1).selectExpr("concat('n-', id) AS v", "'ssn' AS kind", "map('k', 'v') AS m").createOrReplaceTempView("named")
+    val labels = spark.sql("""SELECT tegridy_try_tokenize(v), tegridy_tokenize_result(v), tokenize_pii(v, kind),
+                                     safe_detokenize(v) FROM named""").columns.toSeq
+    assert(labels == Seq("tegridy_try_tokenize(v)", "tegridy_tokenize_result(v)", "tokenize_pii(v, kind)", "safe_detokenize(v)"),
+      labels.mkString(", "))
+    lambda.reset()
+    lambda.respond = _ => Reply(404, Map("x-amzn-ErrorType" -> "ResourceNotFoundException"), """{"Message":"Function not found"}""")
+    try {
+      for (function <- Seq("tegridy_try_tokenize", "tegridy_tokenize_result")) {
+        val message = chain(intercept[Exception](spark.sql(s"SELECT $function(v) FROM named").collect()))
+        assert(message.contains(s"$function failed") && !message.contains("tegridy_tokenize_hp failed"), message)
+      }
+      val pii = chain(intercept[Exception](spark.sql("SELECT tokenize_pii(v, kind) FROM named").collect()))
+      assert(pii.contains("tokenize_pii failed"), pii)
+    } finally lambda.reset()
+    val map = chain(intercept[Exception](spark.sql("SELECT tegridy_tokenize_hp(m) FROM named").collect()))
+    assert(map.contains("map_values") && map.contains("map_keys") && !map.contains("CAST"), map)
+  }
+
+  test("tegridy_try_tokenize and tegridy_tokenize_result take a format, and a value refused by it is a per-row NULL or error") {
+    lambda.reset()
+    lambda.respond = refusing("bad-1")
+    val rows = spark.sql("""SELECT id, tegridy_try_tokenize(concat('bad-', id), 'ssn') AS t, tegridy_tokenize_result(concat('bad-', id), 'ssn') AS r
+                            FROM range(0, 3, 1, 1)""").collect().sortBy(_.getLong(0))
+    assert(rows.map(r => Option(r.getString(1))).toSeq == Seq(Some("T(bad-0)"), None, Some("T(bad-2)")))
+    assert(rows(1).getStruct(2).isNullAt(0) && !rows(1).getStruct(2).isNullAt(1))
+    assert(lambda.batches.toArray.nonEmpty)
+  }
 }

@@ -16,7 +16,7 @@ import com.sun.net.httpserver.{HttpExchange, HttpServer}
  * predictable tokenizer ("T(" + value + ")"), a record of every batch it was sent, and a
  * pluggable `respond` to inject faults. End-to-end tests use the real reference service instead.
  */
-final class FakeLambda(val functionName: String = "fake-tokens") extends AutoCloseable {
+final class FakeLambda(val functionName: String = "fake-tokens", port: Int = 0) extends AutoCloseable {
   import FakeLambda._
 
   private val mapper = new ObjectMapper()
@@ -49,7 +49,7 @@ final class FakeLambda(val functionName: String = "fake-tokens") extends AutoClo
 
   // Without TCP_NODELAY the JDK server's separate header and body writes meet delayed ACKs.
   System.setProperty("sun.net.httpserver.nodelay", "true")
-  private val server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 64)
+  private val server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64)
   server.setExecutor(Executors.newCachedThreadPool())
   server.createContext("/2015-03-31/functions/", (exchange: HttpExchange) => handle(exchange))
   server.start()
