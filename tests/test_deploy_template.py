@@ -103,12 +103,32 @@ def test_each_role_may_do_exactly_its_part():
                          "logs:CreateLogStream", "logs:PutLogEvents"},
         "DetokenizeRole": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "kms:Decrypt",
                            "logs:CreateLogStream", "logs:PutLogEvents"},
+        # Erasure reads entries and writes tombstones over them; no key, no GetItem of the keyring record.
+        "ErasureRole": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
     }
     [put] = [s for s in resources["TokenizePolicy"]["Properties"]["PolicyDocument"]["Statement"]
              if "dynamodb:PutItem" in s["Action"]]
     assert put["Action"] == "dynamodb:PutItem"
     # Only items whose key is a token: never the keyring record (#keyring).
     assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["tgr_*", "fmt:*"]}}
+    # Erasure too touches only items whose key is a token, and neither key policy lets it decrypt.
+    [erasure] = resources["ErasurePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert erasure["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["tgr_*", "fmt:*"]}}
+    for key in ("TokenizeKey", "DetokenizeKey"):
+        assert "ErasureRole" not in str(resources[key]["Properties"]["KeyPolicy"])
+
+
+def test_detokenize_functions_serve_their_scopes():
+    template = load()
+    resources = template["Resources"]
+    assert template["Parameters"]["DetokenizeScopes"]["Default"] == "default"
+    assert resources["DetokenizeFunction"]["Properties"]["Environment"]["Variables"]["TEGRIDY_SCOPES"] == {
+        "Ref": "DetokenizeScopes"}
+    second = resources["SecondDetokenizeFunction"]
+    assert second["Condition"] == "HasSecondDetokenize"
+    assert second["Properties"]["Environment"]["Variables"]["TEGRIDY_SCOPES"] == {"Ref": "SecondDetokenizeScopes"}
+    # The only role the private keys' policy lets decrypt.
+    assert second["Properties"]["Role"] == {"Fn::GetAtt": ["DetokenizeRole", "Arn"]}
 
 
 def test_the_audit_key_comes_from_a_secret_the_template_makes():

@@ -1,5 +1,5 @@
 """The `tegridy-tokens` command: `serve` (the local Lambda), `keys` (the only maker of keys),
-`audit verify` (the serve audit's keyed chain and head anchor), `demo` (the quickstart), `jar`, and the ingestion
+`erase` (tokens made unreadable for good, audited), `audit verify` (the audit's keyed chain and head anchor), `demo` (the quickstart), `jar`, and the ingestion
 pipeline's `ingest` and `state` (ingest/cli.py)."""
 
 from __future__ import annotations
@@ -59,6 +59,25 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--tokenize-kms-key", help="KMS key that wraps the token key (the tokenize role may decrypt)")
             sub.add_argument("--detokenize-kms-key", help="KMS key that wraps the sealing private keys (the detokenize role only)")
 
+    erase = commands.add_parser("erase", help="erase tokens for good: each sealed entry becomes a tombstone (when, "
+                                "why, who); detokenize then answers 'erased'. Audited. A value is never read from argv")
+    erase.add_argument("--vault", required=True, help="sqlite:///path/to/vault.db or dynamodb://TABLE")
+    given = erase.add_mutually_exclusive_group(required=True)
+    given.add_argument("--token", action="append", help="a token to erase (repeatable)")
+    given.add_argument("--tokens-file", help="a file of tokens, one a line ('-': standard input)")
+    given.add_argument("--value-file", help="a file of values, one a line ('-': standard input); needs --scope, and "
+                       "the token key (--keyring, or the KMS key the vault's record names)")
+    erase.add_argument("--scope", help="the tokens' scope: needed for values and for format-preserving tokens "
+                       "(default-format tokens carry their own)")
+    erase.add_argument("--format", help="the tokens' format (ssn, credit_card, phone, email); default: default")
+    erase.add_argument("--reason", help="your reference for the request (a ticket id), kept in each tombstone and the "
+                       "audit; never a value")
+    erase.add_argument("--dry-run", action="store_true", help="only report which tokens exist, which are already "
+                       "erased and which are unknown")
+    erase.add_argument("--keyring", help="keyring file, for --value-file when the keys are not kept with KMS")
+    erase.add_argument("--audit", help="append the run's audit line to this file (as serve --audit)")
+    erase.add_argument("--audit-key", help="file holding the audit HMAC key (default PATH.key beside --audit)")
+
     audit = commands.add_parser("audit", help="check the serve --audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="check the keyed chain and the head anchor; names the first line "
@@ -90,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "erase":
+        return _erase(args)
     if args.command == "audit":
         return _audit_verify(args)
     if args.command in ("ingest", "state"):
@@ -123,6 +144,53 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_audit(path: str | None, key_file: str | None):
+    """The --audit log of serve and erase (its key made on first use beside it), or None."""
+    from .service.audit import KEY_SUFFIX, AuditLog, load_or_create_key
+
+    return AuditLog(path, load_or_create_key(key_file or path + KEY_SUFFIX)) if path else None
+
+
+def _read_lines(path: str, strip: bool) -> list[str]:
+    """The lines of a file or of standard input ('-'): tokens stripped and blank lines skipped;
+    values exactly as written, but for the newline that ends each one."""
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8", newline="").read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.strip() for line in lines if line.strip()] if strip else lines
+
+
+def _erase(args: argparse.Namespace) -> int:
+    import json
+
+    from .service.erasure import erase
+    from .service.errors import ServiceError
+
+    try:
+        if args.value_file is not None and args.scope is None:
+            raise ValueError("--value-file needs --scope: a value's token depends on its scope (--scope default "
+                             "for the default scope)")
+        audit = _open_audit(args.audit, args.audit_key)
+        tokens = args.token if args.token else (_read_lines(args.tokens_file, True) if args.tokens_file else None)
+        values = _read_lines(args.value_file, False) if args.value_file is not None else None
+        report = erase(args.vault, tokens=tokens, values=values, scope=args.scope, format=args.format,
+                       reason=args.reason, dry_run=args.dry_run, keyring=args.keyring, audit=audit)
+    except (ServiceError, ValueError) as error:
+        print(f"tegridy-tokens erase: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"tegridy-tokens erase: cannot read {error.filename} ({type(error).__name__})", file=sys.stderr)
+        return 1
+    answer: dict = {"summary": report.summary()}
+    if args.dry_run:
+        answer.update(present=report.present, already_erased=report.already_erased, unknown=report.unknown)
+    if report.failed:
+        answer["failed"] = report.failed  # run again with these
+    print(json.dumps(answer, indent=1))
+    return 2 if report.failed else 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from .service.audit import KEY_SUFFIX, KEY_VARIABLE, decode_key, verify, verify_instances
     from .service.errors import ConfigurationError
@@ -154,7 +222,6 @@ def _audit_verify(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .service.audit import AuditLog, load_or_create_key
     from .service.auth import Principals, check_bind
     from .service.config import parse_operations
     from .service.errors import ConfigurationError, ServiceError
@@ -172,9 +239,7 @@ def _serve(args: argparse.Namespace) -> int:
                                      "use --workers 1 with --audit")
         principals = Principals.load(args.principals) if args.principals else None
         check_bind(args.host, args.allow_remote, principals)
-        audit = None
-        if args.audit:
-            audit = AuditLog(args.audit, load_or_create_key(args.audit_key or args.audit + ".key"))
+        audit = _open_audit(args.audit, args.audit_key)
         operations = parse_operations(args.operations, BOTH)
         # Made before the workers fork: a new vault gets its keys once, and a stateless server's
         # throwaway key is the same in every worker (its tokens must not depend on the worker).

@@ -27,6 +27,7 @@ SETTING_KEYS: dict[str, str] = {
     "redshift_verify": "spark.tegridy.redshift.verify",
     "redshift_external_function": "spark.tegridy.redshift.externalFunction",
     "pii_types": "spark.tegridy.pii.types",
+    "scope": "spark.tegridy.scope",
 }
 
 
@@ -51,6 +52,7 @@ class TegridySettings(TypedDict, total=False):
     redshift_verify: Literal["off", "sample"]  # protocol="redshift": detokenize a sample of each batch's tokens ("off")
     redshift_external_function: str  # external_function sent under protocol="redshift" (the Spark function's name)
     pii_types: str  # the data types tokenize_pii tokenizes ("email,ssn,phone,credit_card")
+    scope: str  # the token scope; tokens of two scopes are unrelated ("default": today's tokens)
 
 
 class UnknownSettingError(TypeError):

@@ -204,8 +204,16 @@ def parse_config(document: dict[str, Any], base: Path | None = None) -> IngestCo
     )
 
 
+def split_pii_spec(spec: str) -> tuple[str, str | None]:
+    """(format, scope or None) of a pii_columns entry: "FORMAT" or "FORMAT@SCOPE"."""
+    fmt, _, scope = spec.partition("@")
+    return fmt, (scope or None)
+
+
 def parse_pii_columns(value: Any) -> dict[str, str]:
-    """`{ email = "email", ssn = "default" }`, a list of names, or "" -> {column: format}."""
+    """`{ email = "email", ssn = "default@crm" }`, a list of names, or "" -> {column: "FORMAT[@SCOPE]"}."""
+    from ..service.scopes import NAME_RULE, is_scope_name
+
     if value in ("", None):
         return {}
     if isinstance(value, list):
@@ -217,8 +225,12 @@ def parse_pii_columns(value: Any) -> dict[str, str]:
         if isinstance(fmt, dict):
             raise ConfigError(f"[ingest] pii_columns.{name} is a table; pii_columns name top-level keys "
                               f"(a key with a dot in its name is quoted: \"{name}.x\" = \"default\")")
-        if not isinstance(fmt, str) or fmt not in KNOWN_FORMATS:
-            raise ConfigError(f"[ingest] pii_columns.{name} = {fmt!r}: the format must be one of {', '.join(sorted(KNOWN_FORMATS))}")
+        form, scope = split_pii_spec(fmt) if isinstance(fmt, str) else (fmt, None)
+        if not isinstance(form, str) or form not in KNOWN_FORMATS:
+            raise ConfigError(f"[ingest] pii_columns.{name} = {fmt!r}: the format must be one of {', '.join(sorted(KNOWN_FORMATS))}, "
+                              'optionally followed by @SCOPE (e.g. "default@marketing")')
+        if isinstance(fmt, str) and "@" in fmt and (scope is None or not is_scope_name(scope)):
+            raise ConfigError(f"[ingest] pii_columns.{name} = {fmt!r}: the scope after '@' must be {NAME_RULE}")
         columns[str(name)] = fmt
     return columns
 

@@ -57,6 +57,7 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     from pyspark.sql.types import StringType, StructField, StructType
 
     from ..functions import tokenize as token_of
+    from .config import split_pii_spec
     from .corrupt import NOT_JSON, NOT_UTF8, is_valid_utf8, kept_line
 
     # Lines end at \n only: a CR inside a line is its data (a CRLF file's lines end in a CR,
@@ -100,8 +101,8 @@ def convert(spark: Any, inputs: list[str], staging: str, ingested_at: str, pii_c
     def column(name: str) -> Any:
         value = F.col("_row." + _quoted(name)) if name in keys else F.lit(None).cast("string")
         if name in pii and tokenize:
-            fmt = formats[name.lower()]
-            value = token_of(value, None if fmt == "default" else fmt)
+            fmt, scope = split_pii_spec(formats[name.lower()])
+            value = token_of(value, None if fmt == "default" else fmt, scope=scope)
         return value.alias(name)
 
     parsed = text.where(is_row).withColumn("_row", F.from_json("value", schema, JSON_OPTIONS))

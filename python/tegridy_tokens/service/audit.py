@@ -4,7 +4,8 @@ how far the log reached (`tegridy-tokens audit verify`).
 
 A line holds the time, the request id, the function, the operation, the principal, the counts
 (requested, answered, failed), for detokenize an HMAC-SHA-256 of each token under the audit key
-(a token can be checked against the log without the log listing tokens), the role a caller
+(a token can be checked against the log without the log listing tokens), the scopes the request
+reached (names), the role a caller
 claims (marked as claimed: it grants nothing), `seq`, `prev` (the line before's link) and `mac`
 (HMAC-SHA-256 of the line without `mac`). Never a value or a token. Without the key, a line can
 be neither edited nor re-chained; without the head anchor's sequence and link, lines removed
@@ -164,8 +165,11 @@ class AuditLog:
 
     def record(self, *, request_id: str, function: str, operation: str, principal: dict[str, str],
                requested: int, answered: int, failed: int, outcome: str, tokens: Iterable[str] = (),
-               claimed_role: str | None = None) -> str:
-        """Writes one line and returns it; raises AuditUnavailable if it cannot be written."""
+               claimed_role: str | None = None, scopes: Iterable[str] | None = None,
+               details: dict[str, Any] | None = None) -> str:
+        """Writes one line and returns it; raises AuditUnavailable if it cannot be written. `scopes`:
+        the scope names the request reached; `details`: an operation's own counts and references
+        (an erase run's), never a value."""
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "request_id": request_id,
             "function": function, "operation": operation, "principal": principal, "outcome": outcome,
@@ -174,6 +178,10 @@ class AuditLog:
         tokens = list(tokens)
         if operation == "detokenize":
             entry["token_hmacs"] = [token_hmac(self.key, t) for t in tokens] if self.key else None
+        if scopes is not None:
+            entry["scopes"] = sorted(scopes)
+        if details:
+            entry.update(details)
         if claimed_role is not None:
             entry["role"] = {"claimed": claimed_role}
         if self.instance is not None:

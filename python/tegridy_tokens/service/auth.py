@@ -7,8 +7,12 @@ The headers are checked before the body is read: an unsigned, unknown, stale or 
 request is refused without reading it, and one that declares its payload hash
 (X-Amz-Content-SHA256) has its signature checked over that hash first, then the body against it.
 
+Each principal may list `detokenize_scopes`, the scopes whose tokens it may detokenize (names,
+or "*" for every scope). Without the list it may detokenize the default scope only, so a file
+written before scopes existed grants no new scope.
+
 Without a principals file the server is in loopback-only development mode: every caller is the
-principal `local-dev`, allowed on every function.
+principal `local-dev`, allowed on every function and every scope.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .errors import ConfigurationError
+from .scopes import ALL_SCOPES, parse_scopes
 
 # Lambda's own words for each refusal.
 MISSING = "MissingAuthenticationTokenException"
@@ -60,13 +65,24 @@ class Principal:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     functions: frozenset[str]
+    detokenize_scopes: frozenset[str] = frozenset({"default"})  # {"*"}: every scope
 
     def may_invoke(self, function: str) -> bool:
         return "*" in self.functions or function in self.functions
 
 
+def _scopes(entry: dict, path: str | Path) -> frozenset[str]:
+    listed = entry.get("detokenize_scopes")
+    if listed is not None and not (isinstance(listed, list) and all(isinstance(n, str) for n in listed)):
+        raise ConfigurationError(f"--principals {path}: detokenize_scopes of {entry.get('name')!r} must be a list of "
+                                 'scope names, e.g. ["default", "marketing"], or ["*"] for every scope')
+    allowed = parse_scopes(listed, f"--principals {path}: detokenize_scopes of {entry.get('name')!r}")
+    return frozenset({ALL_SCOPES}) if allowed is None else allowed
+
+
 class Principals:
-    """The `--principals` file: {"principals": [{"name", "access_key_id", "secret_access_key", "functions"}]}."""
+    """The `--principals` file: {"principals": [{"name", "access_key_id", "secret_access_key", "functions",
+    optional "detokenize_scopes"}]}."""
 
     def __init__(self, principals: list[Principal]):
         self.by_key = {p.access_key_id: p for p in principals}
@@ -85,7 +101,7 @@ class Principals:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
             entries = document["principals"]
             principals = [Principal(str(e["name"]), str(e["access_key_id"]), str(e["secret_access_key"]),
-                                    frozenset(str(f) for f in e["functions"])) for e in entries]
+                                    frozenset(str(f) for f in e["functions"]), _scopes(e, path)) for e in entries]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ConfigurationError(
                 f"--principals {path}: cannot be used ({type(error).__name__}); it must be JSON like "

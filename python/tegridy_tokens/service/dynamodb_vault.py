@@ -9,6 +9,9 @@ Unprocessed keys and throttled writes are retried with exponential backoff and f
 the invocation's deadline; what is still left is returned as failed, item by item, never as a
 failed batch.
 
+Erasure (erasure.py) alone writes over entries: its tombstones go out as BatchWriteItem PutRequests,
+25 a call, which only the erasure role may send (it never holds a key).
+
 Table: partition key `t` (S, the token); attribute `s` (B, the sealed value). The keyring record
 is the item whose key is `#keyring` (tokens start with `tgr_`, so they never collide with it).
 """
@@ -24,6 +27,7 @@ from .retry import Deadline, sleep_before_retry
 from .sealing import keyring_of
 
 READ_CHUNK = 100    # BatchGetItem's limit
+WRITE_CHUNK = 25    # BatchWriteItem's limit
 WORKERS = 16        # calls in flight at once: 500 new values are 5 reads, then 500 writes 16 at a time
 # Errors for which the whole call may be sent again; any other is a fault to report.
 RETRYABLE_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -142,6 +146,29 @@ class DynamoDbVault:
         for chunk_failed in self._run_chunks(lambda chunk: self._write_chunk(chunk, deadline), _chunks(items, share)):
             failed |= chunk_failed
         return failed
+
+    def replace_many(self, entries: Mapping[str, bytes], deadline: Deadline) -> set[str]:
+        """Writes each entry over its token's, 25 a BatchWriteItem, the calls spread over the workers;
+        returns the tokens not written in time."""
+        failed: set[str] = set()
+        for chunk_failed in self._run_chunks(lambda chunk: self._replace_chunk(chunk, deadline),
+                                             _chunks(list(entries.items()), WRITE_CHUNK)):
+            failed |= chunk_failed
+        return failed
+
+    def _replace_chunk(self, items: list[tuple[str, bytes]], deadline: Deadline) -> set[str]:
+        requests = [{"PutRequest": {"Item": {"t": {"S": token}, "s": {"B": entry}}}} for token, entry in items]
+        attempt = 0
+        while requests:
+            try:
+                response = self._call("batch_write_item", RequestItems={self.table: requests})
+                requests = response.get("UnprocessedItems", {}).get(self.table, [])
+            except _Retryable:
+                pass  # the whole chunk is sent again below
+            if requests and not sleep_before_retry(attempt, deadline):
+                break
+            attempt += 1
+        return {request["PutRequest"]["Item"]["t"]["S"] for request in requests}
 
     def _write_chunk(self, items: list[tuple[str, bytes]], deadline: Deadline) -> set[str]:
         return {token for token, sealed in items if not self._add(token, sealed, deadline)}

@@ -28,6 +28,11 @@ class Caller:
     function: str
     principal: dict[str, str]
     serves: frozenset[str]  # the operations of the function called (a Redshift request does not say)
+    scopes: frozenset[str] = frozenset({"*"})  # the scopes it may detokenize; "*": every scope
+
+    @property
+    def detokenize_scopes(self) -> frozenset[str] | None:
+        return None if "*" in self.scopes else self.scopes
 
 
 def outcome_of(error: BaseException) -> str:
@@ -41,9 +46,10 @@ def run_audited(engine: Callable[[], TokenEngine], event: Any, deadline: Deadlin
     """The handler's answer to `event` (through `finish`, e.g. the server's encoding and size
     check), once its audit line is written; the handler's error, audited; or AuditUnavailable.
     The lines written are appended to `written` (the server's log tail)."""
-    from .handler import answered_count, event_shape, handle_event  # handler.py imports this module
+    from .handler import answered_count, event_scopes, event_shape, handle_event  # handler.py imports this module
 
     operation, requested, tokens = event_shape(event, caller.serves)
+    scopes = event_scopes(event, caller.serves)
     role = event.get("role") if isinstance(event, dict) and isinstance(event.get("role"), str) else None
     early: list[int] = []  # the answered count a tokenize line recorded before storing
 
@@ -52,7 +58,7 @@ def run_audited(engine: Callable[[], TokenEngine], event: Any, deadline: Deadlin
             line = audit.record(request_id=caller.request_id, function=caller.function, operation=operation,
                                 principal=caller.principal, requested=requested, answered=answered,
                                 failed=requested - answered, outcome=outcome,
-                                tokens=tokens if operation == DETOKENIZE else (), claimed_role=role)
+                                tokens=tokens if operation == DETOKENIZE else (), claimed_role=role, scopes=scopes)
             if written is not None:
                 written.append(line)
 
@@ -62,7 +68,7 @@ def run_audited(engine: Callable[[], TokenEngine], event: Any, deadline: Deadlin
             early.append(answered)
 
     try:
-        result = handle_event(engine(), event, deadline, before_store)
+        result = handle_event(engine(), event, deadline, before_store, caller.detokenize_scopes)
         answer = finish(result) if finish is not None else result
     except AuditUnavailable:
         raise

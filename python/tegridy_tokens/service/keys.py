@@ -13,6 +13,7 @@ from .errors import KeyringError, ServiceError
 from .keyring import (FORMAT, KeyringRecord, b64, kms_context, read_keyring_file, read_record, token_key_check,
                       write_keyring_file)
 from .sealing import keyring_of, new_private_key, public_key_of
+from .tombstones import is_tombstone
 from .vault import KEYRING_RECORD, Vault
 
 
@@ -63,15 +64,20 @@ def refuse_orphaned_entries(vault: Vault) -> None:
     a vault that holds entries but no keyring record lost its record, which must come back."""
     keyrings: Counter = Counter()
     for sealed in vault.sealed_entries():
-        keyrings[keyring_of(bytes(sealed))] += 1
+        # A tombstone names no keyring; its token is still this keyring's, which new keys would not make again.
+        keyrings[ERASED if is_tombstone(bytes(sealed)) else keyring_of(bytes(sealed))] += 1
     if not keyrings:
         return
     count = sum(keyrings.values())
-    named = [f"{keyring_id} ({n:,} {_entries(n)})" for keyring_id, n in sorted(keyrings.items(), key=str) if keyring_id]
+    named = [f"{keyring_id} ({n:,} {_entries(n)})" for keyring_id, n in sorted(keyrings.items(), key=str)
+             if keyring_id and keyring_id != ERASED]
     missing = [f"the missing keyring: {', '.join(named)}"] if named else []
     if keyrings.get(None):
         missing.append(f"{keyrings[None]:,} {_entries(keyrings[None])} from before entries named their keyring "
                        "(the backup's `keys status` shows its id)")
+    if keyrings.get(ERASED):
+        missing.append(f"{keyrings[ERASED]:,} erased {_entries(keyrings[ERASED])} (tombstones: the missing keyring's "
+                       "tokens, which new keys would not make again)")
     found = "; ".join(missing)
     found = found[:1].upper() + found[1:]
     if vault.url.startswith("dynamodb://"):
@@ -83,6 +89,9 @@ def refuse_orphaned_entries(vault: Vault) -> None:
         f"the vault {vault.url} holds {count:,} {_entries(count)} but no keyring record: it was deleted or lost. New "
         f"keys would leave every entry unreadable, so none are made. {found}. {way_back}; "
         "`tegridy-tokens keys status` then shows the keyring again")
+
+
+ERASED = "erased"  # refuse_orphaned_entries' count of tombstones
 
 
 def _entries(count: int) -> str:

@@ -288,6 +288,7 @@ class LambdaInvokeApp:
             return _error(413, "RequestEntityTooLargeException", self._too_large_message())
 
         principal = DEV_PRINCIPAL if self.settings.principals is None else "unauthenticated"
+        scopes = frozenset({"*"})  # loopback development mode: every scope
         try:
             if self.settings.principals is None:
                 body = await request.read()
@@ -296,6 +297,7 @@ class LambdaInvokeApp:
                 pending = self.settings.principals.authenticate(request.method, request.raw_path, request.headers,
                                                                 self.settings.region)
                 principal = pending.principal.name
+                scopes = pending.principal.detokenize_scopes
                 # Its signature is checked (over a signed payload hash), or it comes from a known key,
                 # signed within five minutes, for this service and region: now the body is read.
                 body = await request.read()
@@ -353,13 +355,13 @@ class LambdaInvokeApp:
         self.stats.add("in_flight")
         self.stats.note_concurrency(self.stats.total("in_flight"))
         try:
-            return await self._run(request, request_id, name, principal, event, operation, requested, tokens,
-                                   len(body), started)
+            return await self._run(request, request_id, name, principal, scopes, event, operation, requested,
+                                   tokens, len(body), started)
         finally:
             self.stats.add("in_flight", -1)
 
-    async def _run(self, request: web.Request, request_id: str, name: str, principal: str, event: Any,
-                   operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
+    async def _run(self, request: web.Request, request_id: str, name: str, principal: str, scopes: frozenset[str],
+                   event: Any, operation: str, requested: int, tokens: list[str], body_bytes: int, started: float) -> web.Response:
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")  # checked by invoke
         if invocation_type == "DryRun":
             return web.Response(status=204, headers={"x-amzn-RequestId": request_id})
@@ -383,7 +385,7 @@ class LambdaInvokeApp:
         failure: web.Response | None = None
         payload = b""
         caller = Caller(request_id=request_id, function=name, principal=self._principal(principal),
-                        serves=self.functions[name])
+                        serves=self.functions[name], scopes=scopes)
         try:
             # One path with the Lambda handler: the audit line before anything is stored or answered.
             payload = await loop.run_in_executor(self._pool, run_audited, lambda: self._views[name], event, None,

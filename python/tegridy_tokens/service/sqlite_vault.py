@@ -102,6 +102,22 @@ class SqliteVault:
         for write in group:
             write.error, write.done = error, True
 
+    def replace_many(self, entries: Mapping[str, bytes], deadline: Deadline | None = None) -> set[str]:
+        """Writes each entry over its token's (erasure's tombstones), in one transaction."""
+        if not entries:
+            return set()
+        with self._lock:
+            self.operations += 1
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._connection.executemany("INSERT OR REPLACE INTO entries (token, sealed) VALUES (?, ?)",
+                                             sorted(entries.items()))
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return set()
+
     def get_meta(self, name: str) -> tuple[str, int] | None:
         with self._lock:
             row = self._connection.execute("SELECT document, revision FROM meta WHERE name = ?", (name,)).fetchone()

@@ -24,6 +24,11 @@ class Vault(Protocol):
         """Stores the entries; returns the tokens not stored in time."""
         ...
 
+    def replace_many(self, entries: Mapping[str, bytes], deadline: Deadline) -> set[str]:
+        """Writes the entries whether or not their tokens have one (erasure's tombstones only;
+        tokenize never replaces); returns the tokens not written in time."""
+        ...
+
     def sealed_entries(self) -> Iterator[bytes]:
         """Every entry's sealed value (keys init reads them to refuse a vault that holds entries)."""
         ...

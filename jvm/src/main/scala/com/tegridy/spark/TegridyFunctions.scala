@@ -18,7 +18,9 @@ import com.tegridy.spark.metrics.{TegridyAccumulator, TegridyStats}
 /**
  * The one list of SQL functions this library adds, as users type them. Each builder reads the
  * `spark.tegridy.*` settings in force where the call is analysed (a view's captured settings,
- * inside a view), so a query carries the settings that were in force when it was written.
+ * inside a view), so a query carries the settings that were in force when it was written. Every
+ * function also takes an optional last argument, the scope (a constant STRING), which overrides
+ * spark.tegridy.scope for that call.
  */
 object TegridyFunctions {
   final case class Definition(name: String, info: ExpressionInfo, builder: Seq[Expression] => Expression) {
@@ -42,81 +44,86 @@ object TegridyFunctions {
 
   private def tokenizeFormat = Definition("tegridy_tokenize_format",
     info(classOf[FormatTag], "tegridy_tokenize_format",
-      usage = "_FUNC_(value, format) - The format-preserving token of `value` (seed 001's name; the same as " +
+      usage = "_FUNC_(value, format[, scope]) - The format-preserving token of `value` (seed 001's name; the same as " +
         "tegridy_tokenize_hp(value, format)). Formats: " + FormattedValue.Known.mkString(", ") + ".",
       extended = "\n    Examples:\n      > SELECT _FUNC_(ssn, 'ssn') FROM customers;\n       831-20-4417\n"),
-    {
-      case Seq(value, format) => TegridyTokenizeExpression(FormatTag(value, format), sessionConf(), sessionMetrics())
-      case other => throw new IllegalArgumentException(s"tegridy_tokenize_format takes two arguments (value, format), but got ${other.size}")
+    children => scoped("tegridy_tokenize_format", children, 2) {
+      case (Seq(value, format), conf) => TegridyTokenizeExpression(FormatTag(value, format), conf, sessionMetrics())
+      case (other, _) => throw new IllegalArgumentException(
+        s"tegridy_tokenize_format takes two arguments (value, format) and an optional scope, but got ${other.size}")
     })
 
   // The type decides: one of spark.tegridy.pii.types is tokenized with its format (or the default
   // tokens if it is not a format); any other type leaves the value as it is, and it is never sent.
   private def tokenizePii = Definition(TokenizePii.Name,
     info(classOf[TokenizePii], TokenizePii.Name,
-      usage = "_FUNC_(value, data_type) - The token of `value` when `data_type` is one of spark.tegridy.pii.types " +
+      usage = "_FUNC_(value, data_type[, scope]) - The token of `value` when `data_type` is one of spark.tegridy.pii.types " +
         "(with that type's format when it is one), otherwise `value` unchanged and never sent.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(field_value, field_type) FROM profile_fields;\n"),
-    {
-      case Seq(value, dataType) =>
-        val conf = sessionConf()
+    children => scoped("tokenize_pii", children, 2) {
+      case (Seq(value, dataType), conf) =>
         val kind = Lower(Trim(dataType))
         val format = CaseWhen(FormattedValue.Known.filter(conf.piiTypes.contains).map(f => (EqualTo(kind, Literal(f)): Expression, Literal(f): Expression)),
           Literal(FormattedValue.Default))
         TokenizePii(value, dataType, If(In(kind, conf.piiTypes.map(Literal(_))),
           TegridyTokenizeExpression(FormatTag(value, format), conf, sessionMetrics(), TokenizePii.Name), value))
-      case other => throw new IllegalArgumentException(s"tokenize_pii takes two arguments (value, data_type), but got ${other.size}")
+      case (other, _) => throw new IllegalArgumentException(
+        s"tokenize_pii takes two arguments (value, data_type) and an optional scope, but got ${other.size}")
     })
 
   private def tokenizeResult = Definition("tegridy_tokenize_result",
     info(classOf[TegridyTokenizeResultExpression], "tegridy_tokenize_result",
-      usage = "_FUNC_(value[, format]) - Returns STRUCT<token: STRING, error: STRING>: the token and a NULL error, or a " +
+      usage = "_FUNC_(value[, format[, scope]]) - Returns STRUCT<token: STRING, error: STRING>: the token and a NULL error, or a " +
         "NULL token and why the value failed (never the value itself). A failed value never fails the query; an " +
         "outage still does.",
       extended = "\n    Examples:\n      > SELECT r.token, r.error FROM (SELECT _FUNC_(email) AS r FROM customers);\n"),
-    children => TegridyTokenizeResultExpression(valueOrFormatted("tegridy_tokenize_result", children),
-      sessionConf().copy(onError = OnError.Null), sessionMetrics()))
+    children => scoped("tegridy_tokenize_result", children, 2) { case (args, conf) =>
+      TegridyTokenizeResultExpression(valueOrFormatted("tegridy_tokenize_result", args), conf.copy(onError = OnError.Null),
+        sessionMetrics())
+    })
 
   private def tokenizeMap = Definition("tegridy_tokenize_map",
     info(classOf[NonBlankDistinct], "tegridy_tokenize_map",
-      usage = "_FUNC_(values) - Returns a MAP<STRING,STRING> from each distinct non-NULL, non-blank element of " +
+      usage = "_FUNC_(values[, scope]) - Returns a MAP<STRING,STRING> from each distinct non-NULL, non-blank element of " +
         "the ARRAY<STRING> `values` to its token. A NULL array gives NULL. Batched like tegridy_tokenize_hp.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(array(email, backup_email)) FROM customers;\n       {\"a@x.com\":\"tgr_…\"}\n"),
-    children => {
-      val keys = NonBlankDistinct(single("tegridy_tokenize_map", children))
-      MapFromArrays(keys, TegridyTokenizeExpression(keys, sessionConf(), sessionMetrics()))
+    children => scoped("tegridy_tokenize_map", children, 1) { case (args, conf) =>
+      val keys = NonBlankDistinct(single("tegridy_tokenize_map", args))
+      MapFromArrays(keys, TegridyTokenizeExpression(keys, conf, sessionMetrics()))
     })
 
   // The guard becomes part of the call's argument (GuardedCalls), so a value whose condition is
   // not true is never sent.
   private def conditionalTokenize = Definition("tegridy_conditional_tokenize",
     info(classOf[TegridyTokenizeExpression], "tegridy_conditional_tokenize",
-      usage = "_FUNC_(value, condition) - Returns the token of `value` when `condition` is true, and `value` " +
+      usage = "_FUNC_(value, condition[, scope]) - Returns the token of `value` when `condition` is true, and `value` " +
         "unchanged otherwise (condition false or NULL); a value whose condition is not true is never sent.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(email, consent = 'no') FROM customers;\n"),
-    {
-      case Seq(value, condition) =>
-        If(EqualNullSafe(condition, Literal.TrueLiteral), TegridyTokenizeExpression(value, sessionConf(), sessionMetrics()), value)
-      case other => throw new IllegalArgumentException(
-        s"tegridy_conditional_tokenize takes two arguments (value, condition), but got ${other.size}")
+    children => scoped("tegridy_conditional_tokenize", children, 2) {
+      case (Seq(value, condition), conf) =>
+        If(EqualNullSafe(condition, Literal.TrueLiteral), TegridyTokenizeExpression(value, conf, sessionMetrics()), value)
+      case (other, _) => throw new IllegalArgumentException(
+        s"tegridy_conditional_tokenize takes two arguments (value, condition) and an optional scope, but got ${other.size}")
     })
 
   // Spark's try_ convention: a value that fails gives NULL (counted in `errors`), whatever onError
   // says; an outage still fails the query, as everywhere.
   private def tryTokenize = Definition("tegridy_try_tokenize",
     info(classOf[TegridyTokenizeExpression], "tegridy_try_tokenize",
-      usage = "_FUNC_(value[, format]) - Like tegridy_tokenize_hp, but a value the service (or its format) refuses gives NULL (counted in " +
+      usage = "_FUNC_(value[, format[, scope]]) - Like tegridy_tokenize_hp, but a value the service (or its format) refuses gives NULL (counted in " +
         "the 'errors' metric) whatever spark.tegridy.onError says. An outage still fails the query.",
       extended = "\n    Examples:\n      > SELECT _FUNC_(email) FROM customers;\n"),
-    children => TegridyTokenizeExpression(valueOrFormatted("tegridy_try_tokenize", children),
-      sessionConf().copy(onError = OnError.Null), sessionMetrics(), "tegridy_try_tokenize"))
+    children => scoped("tegridy_try_tokenize", children, 2) { case (args, conf) =>
+      TegridyTokenizeExpression(valueOrFormatted("tegridy_try_tokenize", args), conf.copy(onError = OnError.Null),
+        sessionMetrics(), "tegridy_try_tokenize")
+    })
 
   private def tokenize(name: String) = Definition(
     name,
     info(classOf[TegridyTokenizeExpression], name,
-      usage = "_FUNC_(value[, format]) - Returns the token for `value` (a STRING, or each element of an " +
+      usage = "_FUNC_(value[, format[, scope]]) - Returns the token for `value` (a STRING, or each element of an " +
         "ARRAY<STRING>) from the Tegridy Tokens service; with a format (" + FormattedValue.Known.mkString(", ") +
-        "), a format-preserving token. " +
+        "), a format-preserving token; with a scope, that scope's token (tokens of two scopes are unrelated). " +
         "NULL gives NULL; an empty or whitespace-only value is returned unchanged. Both are never sent.",
       extended =
         """
@@ -129,13 +136,16 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(NULL);
           |       NULL
           |""".stripMargin),
-    children => TegridyTokenizeExpression(valueOrFormatted(name, children), sessionConf(), sessionMetrics()))
+    children => scoped(name, children, 2) { case (args, conf) =>
+      TegridyTokenizeExpression(valueOrFormatted(name, args), conf, sessionMetrics())
+    })
 
   private def detokenize(name: String) = Definition(
     name,
     info(classOf[TegridyDetokenizeExpression], name,
-      usage = "_FUNC_(token[, format]) - Returns the value behind `token` (or each element of an ARRAY<STRING>) " +
-        "from the Tegridy Tokens service; give the format a format-preserving token was made with. " +
+      usage = "_FUNC_(token[, format[, scope]]) - Returns the value behind `token` (or each element of an ARRAY<STRING>) " +
+        "from the Tegridy Tokens service; give the format a format-preserving token was made with, and its scope " +
+        "(a default-format token carries its own). " +
         "NULL gives NULL; an empty or whitespace-only token is returned unchanged. An unknown token is an " +
         "error (NULL under spark.tegridy.onError=null).",
       extended =
@@ -147,13 +157,15 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(email_token) FROM customers_tokenized;
           |       john.doe@email.com
           |""".stripMargin),
-    children => TegridyDetokenizeExpression(valueOrFormatted(name, children), detokenizeConf(name), sessionMetrics()))
+    children => scoped(name, children, 2, detokenizeConf(name)) { case (args, conf) =>
+      TegridyDetokenizeExpression(valueOrFormatted(name, args), conf, sessionMetrics())
+    })
 
   private def safeDetokenize = Definition(
     TegridySafeDetokenizeExpression.Name,
     info(classOf[TegridySafeDetokenizeExpression], TegridySafeDetokenizeExpression.Name,
-      usage = "_FUNC_(token [, role]) - Returns the value behind `token`, or '[REDACTED]' when this job may not " +
-        "invoke the detokenize function (access denied). Any other failure fails as tegridy_detokenize_hp does. " +
+      usage = "_FUNC_(token [, role[, scope]]) - Returns the value behind `token`, or '[REDACTED]' when this job may not " +
+        "invoke the detokenize function or read the token's scope (access denied). Any other failure fails as tegridy_detokenize_hp does. " +
         "`role` is a constant label for the audit, marked as claimed: it grants nothing.",
       extended =
         """
@@ -165,19 +177,20 @@ object TegridyFunctions {
           |      > SELECT _FUNC_(email_token, 'support') FROM customers_tokenized;
           |       [REDACTED]
           |""".stripMargin),
-    children => {
-      val name = TegridySafeDetokenizeExpression.Name
-      val (token, role) = children match {
-        case Seq(token) => (token, None)
-        case Seq(token, role) if role.foldable && role.dataType.isInstanceOf[org.apache.spark.sql.types.StringType] =>
-          val label = Option(role.eval()).map(_.toString)
-          if (label.exists(l => l.length > 128 || l.exists(Character.isISOControl)))
-            throw new IllegalArgumentException(s"$name's role must be a label of at most 128 characters, without control characters")
-          (token, label)
-        case Seq(_, _) => throw new IllegalArgumentException(s"$name's role must be a constant STRING, e.g. 'support'")
-        case _ => throw new IllegalArgumentException(s"$name takes a token and an optional role, but got ${children.size} arguments")
-      }
-      TegridySafeDetokenizeExpression(token, role, detokenizeConf(name).copy(claimedRole = role), sessionMetrics())
+    arguments => scoped(TegridySafeDetokenizeExpression.Name, arguments, 2, detokenizeConf(TegridySafeDetokenizeExpression.Name)) {
+      case (children, conf) =>
+        val name = TegridySafeDetokenizeExpression.Name
+        val (token, role) = children match {
+          case Seq(token) => (token, None)
+          case Seq(token, role) if role.foldable && role.dataType.isInstanceOf[org.apache.spark.sql.types.StringType] =>
+            val label = Option(role.eval()).map(_.toString)
+            if (label.exists(l => l.length > 128 || l.exists(Character.isISOControl)))
+              throw new IllegalArgumentException(s"$name's role must be a label of at most 128 characters, without control characters")
+            (token, label)
+          case Seq(_, _) => throw new IllegalArgumentException(s"$name's role must be a constant STRING, e.g. 'support'")
+          case _ => throw new IllegalArgumentException(s"$name takes a token and an optional role, but got ${children.size} arguments")
+        }
+        TegridySafeDetokenizeExpression(token, role, conf.copy(claimedRole = role), sessionMetrics())
     })
 
   /** The session's settings, or the error every detokenize function gives while detokenize is off. */
@@ -194,9 +207,27 @@ object TegridyFunctions {
     new ExpressionInfo(cls.getCanonicalName, null, name, usage,
       extended + "\n    Settings (docs/configuration.md):\n" + Settings.describe + "\n")
 
+  /**
+   * A call's arguments without its scope, and the settings with that scope: a call given one more
+   * argument than `most` names its scope as the last, a constant STRING (NULL: the session's).
+   */
+  private def scoped(name: String, children: Seq[Expression], most: Int, base: => TegridyConf = sessionConf())(
+      build: PartialFunction[(Seq[Expression], TegridyConf), Expression]): Expression = {
+    val conf = base
+    val (args, withScope) = if (children.size == most + 1) {
+      val scope = children.last
+      if (!scope.foldable || !scope.dataType.isInstanceOf[org.apache.spark.sql.types.StringType]) {
+        throw new IllegalArgumentException(s"$name's scope (its last argument) must be a constant STRING, e.g. 'marketing'")
+      }
+      (children.init, Option(scope.eval()).map(s => conf.withScope(s.toString)).getOrElse(conf))
+    } else (children, conf)
+    build((args, withScope))
+  }
+
   /** (value) or (value, format): a format-preserving call's argument carries its format. */
   private def valueOrFormatted(name: String, children: Seq[Expression]): Expression = children match {
     case Seq(value) => value
+    case Seq(value, format) if format.foldable && format.eval() == null => value // a constant NULL: the default format
     case Seq(value, format) => FormatTag(value, format)
     case _ => throw new IllegalArgumentException(
       s"$name takes one argument (value) or two (value, format), but got ${children.size}")

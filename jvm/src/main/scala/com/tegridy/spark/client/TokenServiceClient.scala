@@ -43,7 +43,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   private val caller = conf.caller.getOrElse(UnknownCaller)
   private val known = new KnownTokens()
   private val shapes: IndexedSeq[Shape] = conf.protocol match {
-    case WireFormat.Tegridy => IndexedSeq(new Tokenize(known), new Detokenize(conf.claimedRole, known))
+    case WireFormat.Tegridy => IndexedSeq(new Tokenize(conf.requestScope, known), new Detokenize(conf.claimedRole, conf.requestScope, known))
     // Redshift's JSON has no place for a claimed role: safe_detokenize's label is not sent.
     case WireFormat.Redshift => Operation.all.map(new Redshift(_, caller, known)).toIndexedSeq
   }
@@ -57,7 +57,7 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
   /** The bytes of a request from `function` that carries no value yet. */
   def requestOverheadBytes(operation: Operation, function: String): Long = conf.protocol match {
     case WireFormat.Redshift => RedshiftProtocol.requestOverheadBytes(caller, function)
-    case WireFormat.Tegridy => WireProtocol.requestOverheadBytes(operation) +
+    case WireFormat.Tegridy => WireProtocol.requestOverheadBytes(operation) + WireProtocol.scopeBytes(conf.requestScope) +
       (if (operation == Operation.Detokenize) WireProtocol.roleBytes(conf.claimedRole) else 0L)
   }
 
@@ -97,8 +97,9 @@ class TokenServiceClient(conf: TegridyConf, transport: Transport, policy: RetryP
               val i = pending(k)
               outcomes(k) match {
                 case Right(answer) => out(i) = Answer.Token(answer); anyAnswered = true; shape.vouch(values(i), answer)
-                case Left(ItemFailure(Some(false))) => out(i) = Answer.Failed(ValueFailure(shape.rejected(values(i)), 1))
-                case Left(ItemFailure(flag)) =>
+                case Left(ItemFailure(Some(false), reason)) =>
+                  out(i) = Answer.Failed(ValueFailure(reason.getOrElse(shape.rejected(values(i))), 1))
+                case Left(ItemFailure(flag, _)) =>
                   itemTries(i) += 1
                   val budget = if (flag.contains(true)) conf.retryMaxAttempts else conf.retryItemAttempts
                   policy.decideItems(itemTries(i), budget, timeLeftMs) match {
@@ -315,30 +316,38 @@ object TokenServiceClient {
     }
   }
 
-  private final class Tokenize(known: KnownTokens) extends Shape(Operation.Tokenize, "the service rejected the value", known) {
-    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items)
+  private final class Tokenize(scope: Option[String], known: KnownTokens)
+      extends Shape(Operation.Tokenize, "the service rejected the value", known) {
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.tokenizeRequest(items, scope)
     def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] =
       WireProtocol.parseTokenizeResponse(payload, items)
   }
 
-  private final class Detokenize(role: Option[String], known: KnownTokens)
+  /** An erased token (tegridy-tokens erase) is the value's own failure, told apart from one not found. */
+  private final class Detokenize(role: Option[String], scope: Option[String], known: KnownTokens)
       extends Shape(Operation.Detokenize, "the token was not found in the vault", known) {
     private val notFound = Left(ItemFailure(retryable = Some(false)))
-    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role)
-    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = checkFoundAny(
-      if (WireProtocol.hasFormats(items)) {
-        WireProtocol.parseDetokenizeValues(payload, items.size).map(v => if (v == null) notFound else Right(v))
+    private val erased = Left(ItemFailure(retryable = Some(false), reason = Some("the token was erased (tegridy-tokens " +
+      "erase): its value is gone for good")))
+    def request(items: IndexedSeq[String], context: CallContext): Array[Byte] = WireProtocol.detokenizeRequest(items, role, scope)
+    def parse(payload: Array[Byte], items: IndexedSeq[String]): Array[Either[ItemFailure, String]] = {
+      val (outcomes, anyErased) = if (WireProtocol.hasFormats(items)) {
+        val (values, gone) = WireProtocol.parseDetokenizeValuesErased(payload, items.size)
+        (values.zipWithIndex.map { case (v, i) => if (v != null) Right(v) else if (gone(i)) erased else notFound }, gone.nonEmpty)
       } else {
-        val found = WireProtocol.parseDetokenizeResponse(payload)
-        val outcomes = items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(notFound)).toArray
+        val (found, gone) = WireProtocol.parseDetokenizeResponseErased(payload)
+        val outcomes = items.map(token => Option(found.get(token)).map(Right(_)).getOrElse(if (gone(token)) erased else notFound)).toArray
         // The keys of a batch are distinct: any key found beyond those answered was never asked for.
         val answered = outcomes.count(_.isRight)
         if (answered != found.size()) {
           throw new TegridyProtocolViolation(s"the reply answers ${found.size() - answered} token(s) that were not asked " +
             "for: a reply to another request")
         }
-        outcomes
-      }, items)
+        (outcomes, gone.exists(items.contains))
+      }
+      // A reply that names erased tokens asked for speaks of this request, even if it finds none of them.
+      if (anyErased) outcomes else checkFoundAny(outcomes, items)
+    }
   }
 
   /** A batch with no caller captured (settings parsed off a session: client tests). */

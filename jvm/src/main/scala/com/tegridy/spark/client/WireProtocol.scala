@@ -14,6 +14,9 @@ import com.tegridy.spark.errors.TegridyProtocolViolation
  *                                                                   {"success":false,"error":"..."},...]}
  *   detokenize  {"tokens":["t1",...]}             ->  {"tokens":{"t1":"v1",...}}   (absent = not found)
  *
+ * A scope other than the default rides as a top-level "scope"; an erased token is listed in the
+ * answer's "erased" (the token, or with "formats" its index), told apart from one not found.
+ *
  * Protocol errors name what is wrong with the response's shape, never a value.
  */
 object WireProtocol {
@@ -23,7 +26,7 @@ object WireProtocol {
    * A tokenize item the service refused: `retryable` is its flag, None when the service did not
    * say (the seeds' original protocol has no flag), so that it is retried a few times.
    */
-  final case class ItemFailure(retryable: Option[Boolean])
+  final case class ItemFailure(retryable: Option[Boolean], reason: Option[String] = None)
 
   /** Bytes a request adds per value beyond the value itself, and per request. */
   private val TokenizeItemOverhead = 11  // {"data":""},
@@ -63,8 +66,11 @@ object WireProtocol {
     total
   }
 
+  /** The bytes a scope adds to a request: `,"scope":"..."`. */
+  def scopeBytes(scope: Option[String]): Long = scope.map(s => jsonStringBytes(s) + 11L).getOrElse(0L)
+
   /** Keys (FormattedValue): a formatted one's item carries its "format". */
-  def tokenizeRequest(keys: IndexedSeq[String]): Array[Byte] = write { generator =>
+  def tokenizeRequest(keys: IndexedSeq[String], scope: Option[String] = None): Array[Byte] = write { generator =>
     generator.writeStartObject()
     generator.writeArrayFieldStart("requests")
     keys.foreach { key =>
@@ -75,6 +81,7 @@ object WireProtocol {
       generator.writeEndObject()
     }
     generator.writeEndArray()
+    scope.foreach(generator.writeStringField("scope", _))
     generator.writeEndObject()
   }
 
@@ -82,7 +89,8 @@ object WireProtocol {
    * Keys (FormattedValue): if any has a format, a parallel "formats" list, answered by "values";
    * a claimed role (safe_detokenize) rides beside them for the audit. Without either, the seeds' bytes.
    */
-  def detokenizeRequest(keys: IndexedSeq[String], role: Option[String] = None): Array[Byte] = write { generator =>
+  def detokenizeRequest(keys: IndexedSeq[String], role: Option[String] = None, scope: Option[String] = None): Array[Byte] =
+      write { generator =>
     val decoded = keys.map(FormattedValue.decode)
     generator.writeStartObject()
     generator.writeArrayFieldStart("tokens")
@@ -94,14 +102,31 @@ object WireProtocol {
       generator.writeEndArray()
     }
     role.foreach(generator.writeStringField("role", _)) // a claimed label for the audit
+    scope.foreach(generator.writeStringField("scope", _))
     generator.writeEndObject()
   }
 
   def hasFormats(keys: IndexedSeq[String]): Boolean = keys.exists(k => FormattedValue.decode(k)._1.isDefined)
 
-  /** The answer to a detokenize request with "formats": one value or null per token, in order. */
-  def parseDetokenizeValues(payload: Array[Byte], count: Int): Array[String] = {
+  /** The erased entries of a detokenize answer: "erased", tokens (or with "formats" indices); empty when absent. */
+  private def readErased(parser: JsonParser): Set[String] = {
+    expect(parser.currentToken() == JsonToken.START_ARRAY, "'erased' is not a list")
+    val erased = Set.newBuilder[String]
+    while (parser.nextToken() != JsonToken.END_ARRAY) {
+      if (parser.currentToken().isScalarValue) erased += parser.getText else parser.skipChildren()
+    }
+    erased.result()
+  }
+
+  /**
+   * The answer to a detokenize request with "formats": one value or null per token, in order, and
+   * the indices the service said were erased.
+   */
+  def parseDetokenizeValues(payload: Array[Byte], count: Int): Array[String] = parseDetokenizeValuesErased(payload, count)._1
+
+  def parseDetokenizeValuesErased(payload: Array[Byte], count: Int): (Array[String], Set[Int]) = {
     val out = new Array[String](count)
+    var erased = Set.empty[Int]
     read(payload) { parser =>
       expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
       var sawValues = false
@@ -118,11 +143,13 @@ object WireProtocol {
             index += 1
           }
           expect(index == count, s"'values' has $index entries for $count tokens")
+        } else if (field == "erased") {
+          erased = readErased(parser).flatMap(i => scala.util.Try(i.toInt).toOption).filter(i => i >= 0 && i < count)
         } else parser.skipChildren()
       }
       expect(sawValues, "the response has no 'values' list")
     }
-    out
+    (out, erased)
   }
 
   /** The bytes a claimed role adds to a detokenize request. */
@@ -192,8 +219,12 @@ object WireProtocol {
   }
 
   /** token -> value for the tokens the service found. */
-  def parseDetokenizeResponse(payload: Array[Byte]): java.util.HashMap[String, String] = {
+  def parseDetokenizeResponse(payload: Array[Byte]): java.util.HashMap[String, String] = parseDetokenizeResponseErased(payload)._1
+
+  /** (token -> value for the tokens the service found, the tokens it said were erased). */
+  def parseDetokenizeResponseErased(payload: Array[Byte]): (java.util.HashMap[String, String], Set[String]) = {
     val found = new java.util.HashMap[String, String]()
+    var erased = Set.empty[String]
     read(payload) { parser =>
       expect(parser.nextToken() == JsonToken.START_OBJECT, "the response is not a JSON object")
       var sawTokens = false
@@ -208,13 +239,15 @@ object WireProtocol {
             if (parser.nextToken() == JsonToken.VALUE_STRING) found.put(token, parser.getText)
             else parser.skipChildren()
           }
+        } else if (field == "erased") {
+          erased = readErased(parser)
         } else {
           parser.skipChildren()
         }
       }
       expect(sawTokens, "the response has no 'tokens' object")
     }
-    found
+    (found, erased)
   }
 
   /** `errorType` of a function error body `{"errorMessage": ..., "errorType": ...}` (the message is skipped). */

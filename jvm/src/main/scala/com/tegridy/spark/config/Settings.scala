@@ -73,8 +73,24 @@ object Settings {
     if (types.isEmpty) Left("must name at least one data type, e.g. email,ssn") else Right(types)
   }
 
+  /** The default scope: today's tokens (python/tegridy_tokens/service/scopes.py). */
+  val DefaultScope = "default"
+  private val ScopeName = "[a-z0-9][a-z0-9_-]{0,62}".r
+  val ScopeRule = "a scope name: 1 to 63 lowercase letters, digits, '_' or '-', starting with a letter or digit"
+
+  /** A scope name as given, or what is accepted. */
+  def scopeName(text: String): Either[String, String] = text match {
+    case ScopeName() => Right(text)
+    case _ => Left(s"must be $ScopeRule")
+  }
+
+  val Scope: Setting[String] = Setting[String]("spark.tegridy.scope", "scope", Some(DefaultScope), DefaultScope,
+    "a scope name", "the token scope: tokens of two scopes are unrelated, and each scope's detokenize authority is " +
+      "its own (docs/security.md)")(scopeName)
+
   val all: Seq[Setting[_]] = Seq(FunctionName, DetokenizeFunctionName, Region, Endpoint, BatchMaxRows, BatchMaxBytes, MaxInFlight,
-    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, RedshiftVerifySetting, RedshiftExternalFunction, PiiTypes)
+    CacheMaxEntries, TimeoutMs, RetryMaxAttempts, RetryTotalTimeoutMs, RetryItemAttempts, OnErrorSetting, ProtocolSetting, RedshiftVerifySetting,
+    RedshiftExternalFunction, PiiTypes, Scope)
 
   val knownKeys: Set[String] = all.map(_.key).toSet
 

@@ -37,10 +37,31 @@ final case class TegridyConf(
     protocol: WireFormat = WireFormat.Tegridy,
     caller: Option[RedshiftCaller] = None,
     redshiftVerify: RedshiftVerify = RedshiftVerify.Off,
-    redshiftExternalFunction: Option[String] = None) {
+    redshiftExternalFunction: Option[String] = None,
+    scope: String = Settings.DefaultScope) {
 
   /** protocol=redshift with verify=sample: each tokenize reply is checked by detokenizing a sample of it. */
   def verifiesSample: Boolean = protocol == WireFormat.Redshift && redshiftVerify == RedshiftVerify.Sample
+
+  /** The scope the requests name: None for the default scope, whose requests keep the seeds' bytes. */
+  def requestScope: Option[String] = if (scope == Settings.DefaultScope) None else Some(scope)
+
+  /**
+   * These settings for a call that names its own scope (a constant), checked as the setting is;
+   * Redshift's JSON has no place for a scope, so a scope other than the default needs protocol=tegridy.
+   */
+  def withScope(name: String): TegridyConf = {
+    val checked = Settings.scopeName(name).fold(problem => throw new TegridyConfigException(Settings.Scope.key, problem), identity)
+    copy(scope = checked).checkScope()
+  }
+
+  private[config] def checkScope(): TegridyConf = {
+    if (scope != Settings.DefaultScope && protocol == WireFormat.Redshift) {
+      throw new TegridyConfigException(Settings.Scope.key, s"is '$scope', but protocol=redshift has no place for a " +
+        "scope: Redshift's Lambda-UDF JSON tokenizes in the default scope only. Use protocol=tegridy for scoped tokens")
+    }
+    this
+  }
 
   /** The endpoint is this machine: only then may fixed local credentials stand in. */
   def endpointIsLoopback: Boolean = endpoint.exists { uri =>
@@ -164,6 +185,7 @@ object TegridyConf {
       piiTypes = value(Settings.PiiTypes),
       protocol = protocol,
       redshiftVerify = verify,
-      redshiftExternalFunction = optional(Settings.RedshiftExternalFunction))
+      redshiftExternalFunction = optional(Settings.RedshiftExternalFunction),
+      scope = value(Settings.Scope)).checkScope()
   }
 }

@@ -17,6 +17,18 @@ class WireProtocolSuite extends AnyFunSuite {
       """{"tokens":["t1"],"role":"support"}""")
   }
 
+  test("a scope other than the default rides as a top-level field; erased tokens are read apart from not found") {
+    assert(new String(WireProtocol.tokenizeRequest(IndexedSeq("v1"), Some("marketing")), UTF_8) ==
+      """{"requests":[{"data":"v1"}],"scope":"marketing"}""")
+    assert(new String(WireProtocol.detokenizeRequest(IndexedSeq("t1"), Some("support"), Some("marketing")), UTF_8) ==
+      """{"tokens":["t1"],"role":"support","scope":"marketing"}""")
+    assert(WireProtocol.scopeBytes(Some("marketing")) == ""","scope":"marketing"""".length)
+    val (found, erased) = WireProtocol.parseDetokenizeResponseErased("""{"tokens":{"t1":"v1"},"erased":["t2"]}""".getBytes(UTF_8))
+    assert(found.get("t1") == "v1" && erased == Set("t2"))
+    val (values, gone) = WireProtocol.parseDetokenizeValuesErased("""{"values":["v1",null,null],"erased":[2]}""".getBytes(UTF_8), 3)
+    assert(values.toSeq == Seq("v1", null, null) && gone == Set(2))
+  }
+
   test("tokenize responses are read in order, failures kept in place") {
     val body = """{"responses":[{"success":true,"token":"t1","data":"v1"},{"success":false,"error":"nope"},{"token":"t3","success":true}]}"""
     val out = WireProtocol.parseTokenizeResponse(body.getBytes(UTF_8), IndexedSeq("v1", "v2", "v3"))

@@ -16,6 +16,18 @@ class TegridyConfSuite extends AnyFunSuite {
     assert(conf.onError == OnError.Fail && conf.endpoint.isEmpty && conf.region.isEmpty)
   }
 
+  test("the scope: the default sends none, a name is checked, and protocol=redshift refuses any other") {
+    assert(TegridyConf.from(required).scope == "default" && TegridyConf.from(required).requestScope.isEmpty)
+    val marketing = TegridyConf.from(required + (Settings.Scope.key -> "marketing"))
+    assert(marketing.requestScope.contains("marketing") && marketing != TegridyConf.from(required))
+    assert(intercept[TegridyConfigException](TegridyConf.from(required + (Settings.Scope.key -> "Marketing")))
+      .getMessage.contains("scope name"))
+    val redshift = required + (Settings.ProtocolSetting.key -> "redshift")
+    assert(intercept[TegridyConfigException](TegridyConf.from(redshift + (Settings.Scope.key -> "marketing")))
+      .getMessage.contains("protocol=redshift has no place for a scope"))
+    assert(intercept[TegridyConfigException](TegridyConf.from(redshift).withScope("marketing")).key == Settings.Scope.key)
+  }
+
   test("a missing function name says which key to set and how") {
     val error = intercept[TegridyConfigException](TegridyConf.from(Map.empty))
     assert(error.key == Settings.FunctionName.key)
