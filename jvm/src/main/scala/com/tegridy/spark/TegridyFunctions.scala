@@ -29,7 +29,7 @@ object TegridyFunctions {
 
   val all: Seq[Definition] = Seq(
     tokenize(TegridyTokenizeExpression.Name),
-    tokenize("tegridy_tokenize"), // seed 001's name
+    tokenize("tegridy_tokenize"), // the name the first PySpark UDFs used
     tokenize("tegridy_tokenize_batch"), // seed 001's array form: the same function over ARRAY<STRING>
     detokenize(TegridyDetokenizeExpression.Name),
     detokenize("tegridy_detokenize"),
@@ -44,7 +44,7 @@ object TegridyFunctions {
 
   private def tokenizeFormat = Definition("tegridy_tokenize_format",
     info(classOf[FormatTag], "tegridy_tokenize_format",
-      usage = "_FUNC_(value, format[, scope]) - The format-preserving token of `value` (seed 001's name; the same as " +
+      usage = "_FUNC_(value, format[, scope]) - The format-preserving token of `value` (the same as " +
         "tegridy_tokenize_hp(value, format)). Formats: " + FormattedValue.Known.mkString(", ") + ".",
       extended = "\n    Examples:\n      > SELECT _FUNC_(ssn, 'ssn') FROM customers;\n       831-20-4417\n"),
     children => scoped("tegridy_tokenize_format", children, 2) {
